@@ -1,0 +1,148 @@
+//! 2-D convolution over NHWC int8 activations with per-output-channel int8 weights.
+//!
+//! Inputs: `x` int8 `[N, H, W, C]`, `w` int8 constant `[Co, KH, KW, C / groups]`, `bias` int32
+//! constant `[Co]`, `requant` int32 constant `[Co, 2]` (multiplier, shift). Output int8
+//! `[N, OH, OW, Co]`. Padding stands for the real value 0 (the input zero point). Groups cover
+//! ordinary (1), grouped and depthwise (`groups == C`) convolutions.
+//!
+//! `acc = bias[co] + Σ (x - x_zp) · w`, then `y = clamp(requantize(acc) + y_zp, act_min, act_max)`.
+
+use super::{check_requant_table, ensure, Check, OpShapes, ParamReader, ParamWriter};
+use crate::quant::requantize_to_i8;
+use crate::tensor::{DType, TensorInfo, TensorMut, TensorRef};
+
+/// Convolution parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvParams {
+    /// Stride (height, width).
+    pub stride: [u16; 2],
+    /// Dilation (height, width).
+    pub dilation: [u16; 2],
+    /// Padding (top, left, bottom, right).
+    pub pad: [u16; 4],
+    /// Number of groups.
+    pub groups: u16,
+    /// Fused activation clamp, in the output's quantized domain.
+    pub act_min: i8,
+    /// Upper end of the fused activation clamp.
+    pub act_max: i8,
+}
+
+impl ConvParams {
+    /// Encoded length.
+    pub const LEN: usize = 20;
+
+    /// Decode from the op record.
+    pub fn decode(b: &[u8]) -> Result<Self, &'static str> {
+        let mut r = ParamReader::new(b, Self::LEN)?;
+        Ok(ConvParams {
+            stride: [r.u16(), r.u16()],
+            dilation: [r.u16(), r.u16()],
+            pad: [r.u16(), r.u16(), r.u16(), r.u16()],
+            groups: r.u16(),
+            act_min: r.i8(),
+            act_max: r.i8(),
+        })
+    }
+
+    /// Encode for the op record.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        ParamWriter::<{ Self::LEN }>::new()
+            .u16(self.stride[0])
+            .u16(self.stride[1])
+            .u16(self.dilation[0])
+            .u16(self.dilation[1])
+            .u16(self.pad[0])
+            .u16(self.pad[1])
+            .u16(self.pad[2])
+            .u16(self.pad[3])
+            .u16(self.groups)
+            .i8(self.act_min)
+            .i8(self.act_max)
+            .finish()
+    }
+}
+
+/// Output spatial size for one axis, or `None` when the kernel does not fit.
+pub fn output_size(input: u32, kernel: u32, stride: u16, dilation: u16, pad_begin: u16, pad_end: u16) -> Option<u32> {
+    let padded = input as u64 + pad_begin as u64 + pad_end as u64;
+    let span = (dilation as u64) * (kernel as u64 - 1) + 1;
+    if kernel == 0 || stride == 0 || dilation == 0 || padded < span {
+        return None;
+    }
+    Some(((padded - span) / stride as u64 + 1) as u32)
+}
+
+pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
+    let p = ConvParams::decode(params)?;
+    s.arity(4, 1)?;
+    let x = s.input(0)?;
+    let (w, _) = s.constant(1, DType::I8)?;
+    let (b, _) = s.constant(2, DType::I32)?;
+    let (rq, rq_data) = s.constant(3, DType::I32)?;
+    let y = &s.outputs[0];
+    ensure(x.dtype == DType::I8 && y.dtype == DType::I8, "conv input and output must be int8")?;
+    ensure(x.rank == 4 && w.rank == 4 && y.rank == 4, "conv tensors must be rank 4 (NHWC)")?;
+    let [n, h, wd, c] = [x.dims[0], x.dims[1], x.dims[2], x.dims[3]];
+    let [co, kh, kw, cg] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
+    let g = p.groups as u32;
+    ensure(g >= 1 && c % g == 0 && co % g == 0 && cg == c / g, "groups do not divide the channels")?;
+    ensure(p.act_min <= p.act_max, "activation range is empty")?;
+    let oh = output_size(h, kh, p.stride[0], p.dilation[0], p.pad[0], p.pad[2]).ok_or("kernel does not fit the input")?;
+    let ow = output_size(wd, kw, p.stride[1], p.dilation[1], p.pad[1], p.pad[3]).ok_or("kernel does not fit the input")?;
+    ensure(y.shape() == [n, oh, ow, co], "output shape does not match the convolution")?;
+    ensure(b.shape() == [co], "bias must be [Co]")?;
+    check_requant_table(rq, rq_data, co as usize)
+}
+
+/// Scratch bytes: the reference kernel needs none.
+pub fn scratch_size(_params: &[u8], _inputs: &[Option<TensorInfo>], _outputs: &[TensorInfo]) -> usize {
+    0
+}
+
+/// Reference evaluation.
+pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], _scratch: &mut [u8]) {
+    let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+    let xd = x.as_i8();
+    let wd = w.as_i8();
+    let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+    let [co, kh, kw, cg] = [0, 1, 2, 3].map(|i| w.info.dims[i] as usize);
+    let y = &mut outs[0];
+    let (y_zp, x_zp) = (y.info.zero_point, x.info.zero_point);
+    let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+    let co_per_group = co / p.groups as usize;
+    let [sh, sw] = p.stride.map(|v| v as isize);
+    let [dh, dw] = p.dilation.map(|v| v as isize);
+    let (pt, pl) = (p.pad[0] as isize, p.pad[1] as isize);
+    let yd = y.as_i8_mut();
+    let mut out_i = 0usize;
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..co {
+                    let ci0 = (o / co_per_group) * cg;
+                    let mut acc = bias.i32_at(o);
+                    for ky in 0..kh {
+                        let iy = oy as isize * sh - pt + ky as isize * dh;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = ox as isize * sw - pl + kx as isize * dw;
+                            if ix < 0 || ix >= wi as isize {
+                                continue;
+                            }
+                            let xrow = ((b * h + iy as usize) * wi + ix as usize) * c + ci0;
+                            let wrow = ((o * kh + ky) * kw + kx) * cg;
+                            for ci in 0..cg {
+                                acc = acc.wrapping_add((xd[xrow + ci] as i32 - x_zp) * wd[wrow + ci] as i32);
+                            }
+                        }
+                    }
+                    yd[out_i] = requantize_to_i8(acc, rq.i32_at(2 * o), rq.i32_at(2 * o + 1), y_zp, p.act_min, p.act_max);
+                    out_i += 1;
+                }
+            }
+        }
+    }
+}
