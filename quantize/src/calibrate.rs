@@ -1,0 +1,99 @@
+//! Calibration: activation ranges observed by running the float model on sample inputs.
+
+use crate::float_model::FloatModel;
+use crate::graph::Graph;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+
+/// How a range is chosen from the observed values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    /// The smallest and largest value seen.
+    MinMax,
+    /// Clip the tails: the given lower/upper percentiles of all values seen (e.g. 99.99).
+    Percentile(f64),
+}
+
+/// A float range per activation value.
+pub type Ranges = HashMap<String, (f32, f32)>;
+
+const BINS: usize = 4096;
+
+fn bar(n: usize, what: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(n as u64);
+    pb.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} samples ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Observe every activation of `g` over `samples` (one `Vec` per graph input per sample).
+pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: Method, progress: bool) -> Result<Ranges> {
+    let names = g.activation_values();
+    let runner = fm.runner(&names)?;
+    let mut ranges: Ranges = HashMap::new();
+    let pb = bar(samples.len(), "calibrating", progress);
+    for s in samples {
+        let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
+        let vals = runner.run(&refs)?;
+        for (name, t) in vals {
+            let r = ranges.entry(name).or_insert((f32::INFINITY, f32::NEG_INFINITY));
+            for &v in &t.data {
+                if v.is_finite() {
+                    r.0 = r.0.min(v);
+                    r.1 = r.1.max(v);
+                }
+            }
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let Method::Percentile(p) = method {
+        let mut hist: HashMap<String, Vec<u64>> = ranges.keys().map(|k| (k.clone(), vec![0u64; BINS])).collect();
+        let pb = bar(samples.len(), "percentiles", progress);
+        for s in samples {
+            let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
+            for (name, t) in runner.run(&refs)? {
+                let (lo, hi) = ranges[&name];
+                let h = hist.get_mut(&name).expect("every value has a histogram");
+                let w = (hi - lo).max(f32::MIN_POSITIVE);
+                for &v in t.data.iter().filter(|v| v.is_finite()) {
+                    let b = (((v - lo) / w) * (BINS as f32 - 1.0)).round() as usize;
+                    h[b.min(BINS - 1)] += 1;
+                }
+            }
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        for (name, h) in hist {
+            let total: u64 = h.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let (lo, hi) = ranges[&name];
+            let tail = ((1.0 - p / 100.0) * total as f64).floor() as u64;
+            let bin_value = |b: usize| lo + (hi - lo) * b as f32 / (BINS as f32 - 1.0);
+            let (mut acc, mut lo_b) = (0u64, 0usize);
+            for (b, &c) in h.iter().enumerate() {
+                acc += c;
+                if acc > tail {
+                    lo_b = b;
+                    break;
+                }
+            }
+            let (mut acc, mut hi_b) = (0u64, BINS - 1);
+            for (b, &c) in h.iter().enumerate().rev() {
+                acc += c;
+                if acc > tail {
+                    hi_b = b;
+                    break;
+                }
+            }
+            ranges.insert(name, (bin_value(lo_b).max(lo), bin_value(hi_b).min(hi)));
+        }
+    }
+    Ok(ranges)
+}
