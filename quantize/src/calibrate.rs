@@ -13,6 +13,9 @@ pub enum Method {
     MinMax,
     /// Clip the tails: the given lower/upper percentiles of all values seen (e.g. 99.99).
     Percentile(f64),
+    /// The range that minimises the expected squared quantization error (clipping plus
+    /// rounding) over the histogram of all values seen.
+    Mse,
 }
 
 /// A float range per activation value.
@@ -51,7 +54,7 @@ pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: 
         pb.inc(1);
     }
     pb.finish_and_clear();
-    if let Method::Percentile(p) = method {
+    if method != Method::MinMax {
         let mut hist: HashMap<String, Vec<u64>> = ranges.keys().map(|k| (k.clone(), vec![0u64; BINS])).collect();
         let pb = bar(samples.len(), "percentiles", progress);
         for s in samples {
@@ -74,6 +77,10 @@ pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: 
                 continue;
             }
             let (lo, hi) = ranges[&name];
+            let Method::Percentile(p) = method else {
+                ranges.insert(name, mse_range(&h, lo, hi));
+                continue;
+            };
             let tail = ((1.0 - p / 100.0) * total as f64).floor() as u64;
             let bin_value = |b: usize| lo + (hi - lo) * b as f32 / (BINS as f32 - 1.0);
             let (mut acc, mut lo_b) = (0u64, 0usize);
@@ -96,4 +103,50 @@ pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: 
         }
     }
     Ok(ranges)
+}
+
+/// The `[a, b]` (with `a ≤ 0 ≤ b`) minimising clipping error plus uniform rounding error
+/// `step²/12` of 256 levels, over a histogram of `BINS` bins spanning `[lo, hi]`.
+fn mse_range(h: &[u64], lo: f32, hi: f32) -> (f32, f32) {
+    let (lo, hi) = (lo.min(0.0) as f64, hi.max(0.0) as f64);
+    if hi - lo <= 0.0 {
+        return (lo as f32, hi as f32);
+    }
+    let n = h.len();
+    let width = (hi - lo) / n as f64;
+    let center = |b: usize| lo + (b as f64 + 0.5) * width;
+    // prefix sums of count, count·v, count·v²
+    let (mut c, mut s1, mut s2) = (vec![0f64; n + 1], vec![0f64; n + 1], vec![0f64; n + 1]);
+    for b in 0..n {
+        let (cnt, v) = (h[b] as f64, center(b));
+        c[b + 1] = c[b] + cnt;
+        s1[b + 1] = s1[b] + cnt * v;
+        s2[b + 1] = s2[b] + cnt * v * v;
+    }
+    let bin_of = |x: f64| (((x - lo) / width).floor().max(0.0) as usize).min(n);
+    let below = |a: f64| {
+        let i = bin_of(a);
+        s2[i] - 2.0 * a * s1[i] + a * a * c[i]
+    };
+    let above = |b: f64| {
+        let i = bin_of(b).min(n);
+        let (cc, ss1, ss2) = (c[n] - c[i], s1[n] - s1[i], s2[n] - s2[i]);
+        ss2 - 2.0 * b * ss1 + b * b * cc
+    };
+    let steps = 200;
+    let mut best = (f64::INFINITY, lo, hi);
+    for i in 0..=steps {
+        let a = lo * (1.0 - i as f64 / steps as f64 * 0.95);
+        let ea = below(a);
+        for j in 0..=steps {
+            let b = hi * (1.0 - j as f64 / steps as f64 * 0.95);
+            let step = (b - a) / 255.0;
+            let inside = c[bin_of(b).min(n)] - c[bin_of(a)];
+            let e = ea + above(b) + inside * step * step / 12.0;
+            if e < best.0 {
+                best = (e, a, b);
+            }
+        }
+    }
+    (best.1 as f32, best.2 as f32)
 }

@@ -16,6 +16,8 @@ pub struct FloatModel {
     pub inputs: Vec<(String, Vec<usize>)>,
     /// Graph output names, in order.
     pub outputs: Vec<String>,
+    /// Directory of the model file (for external data).
+    pub model_dir: Option<String>,
 }
 
 /// Parse `NAME=d0,d1,...` as given to `--input-shape`.
@@ -78,7 +80,8 @@ impl FloatModel {
             model.set_input_fact(i, f32::fact(shape).into())?;
         }
         let typed = model.into_typed().map_err(|e| anyhow!("{}: shape inference failed: {e:?}", path.display()))?;
-        Ok(FloatModel { proto, typed, inputs, outputs })
+        let model_dir = path.parent().map(|p| p.to_string_lossy().to_string());
+        Ok(FloatModel { proto, typed, inputs, outputs, model_dir })
     }
 
     fn outlet(&self, name: &str) -> Option<OutletId> {
@@ -122,6 +125,24 @@ pub struct FloatTensor {
     pub data: Vec<f32>,
 }
 
+impl FloatTensor {
+    /// Convert a tract tensor (any numeric type) to f32.
+    pub fn from_tract(t: &Tensor) -> FloatTensor {
+        let data = match t.cast_to::<f32>() {
+            Ok(c) => c.to_plain_array_view::<f32>().map(|v| v.iter().copied().collect()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        FloatTensor { shape: t.shape().to_vec(), data }
+    }
+}
+
+/// Load an ONNX `TensorProto` (initializer or `Constant` value) as f32.
+pub fn load_constant(t: &tract_onnx::pb::TensorProto, model_dir: Option<&str>) -> Result<FloatTensor> {
+    let t = tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::FopenDataResolver, t, model_dir)
+        .map_err(|e| anyhow!("cannot load constant '{}': {e}", t.name))?;
+    Ok(FloatTensor::from_tract(&t))
+}
+
 impl FloatRunner {
     /// Run on one sample per input (each slice holds exactly one input's elements).
     pub fn run(&self, inputs: &[&[f32]]) -> Result<HashMap<String, FloatTensor>> {
@@ -132,13 +153,7 @@ impl FloatRunner {
         let out = self.plan.run(tv).map_err(|e| anyhow!("float inference failed: {e:?}"))?;
         let mut map = HashMap::new();
         for (name, t) in self.names.iter().zip(out) {
-            let t = t.into_tensor();
-            let shape = t.shape().to_vec();
-            let data: Vec<f32> = match t.cast_to::<f32>() {
-                Ok(c) => c.to_plain_array_view::<f32>()?.iter().copied().collect(),
-                Err(_) => Vec::new(),
-            };
-            map.insert(name.clone(), FloatTensor { shape, data });
+            map.insert(name.clone(), FloatTensor::from_tract(&t.into_tensor()));
         }
         Ok(map)
     }

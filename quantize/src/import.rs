@@ -1,7 +1,7 @@
 //! ONNX → float graph. Constants (initializers, `Constant` nodes, anything computed only from
 //! constants or from shapes, which are fixed) are folded by running the model once in tract.
 
-use crate::float_model::{FloatModel, FloatTensor};
+use crate::float_model::{load_constant, FloatModel, FloatTensor};
 use crate::graph::{Act, BinOp, Expr, Graph, Node, Op, UnaryFn};
 use anyhow::{anyhow, bail, Result};
 use std::collections::{HashMap, HashSet};
@@ -65,18 +65,41 @@ pub fn import(fm: &FloatModel) -> Result<Graph> {
             constant.extend(node.output.iter().cloned());
         }
     }
-    // Observe every value once on a zero input: shapes of all, values of the constants.
+    // Initializers and Constant nodes are read from the file; everything else is observed by
+    // running the model once on a zero input: shapes of all values, values of folded constants.
+    let mut loaded: HashMap<String, FloatTensor> = HashMap::new();
+    for t in &graph.initializer {
+        loaded.insert(t.name.clone(), load_constant(t, fm.model_dir.as_deref())?);
+    }
+    for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
+        let a = Attrs(&node.attribute);
+        let v = if let Some(t) = a.get("value").and_then(|v| v.t.as_ref()) {
+            load_constant(t, fm.model_dir.as_deref())?
+        } else if let Some(v) = a.get("value_float") {
+            FloatTensor { shape: vec![], data: vec![v.f] }
+        } else if let Some(v) = a.get("value_floats") {
+            FloatTensor { shape: vec![v.floats.len()], data: v.floats.clone() }
+        } else if let Some(v) = a.get("value_int") {
+            FloatTensor { shape: vec![], data: vec![v.i as f32] }
+        } else if let Some(v) = a.get("value_ints") {
+            FloatTensor { shape: vec![v.ints.len()], data: v.ints.iter().map(|&i| i as f32).collect() }
+        } else {
+            return Err(node_error(node, "unsupported Constant value attribute"));
+        };
+        loaded.insert(node.output[0].clone(), v);
+    }
     let mut names: Vec<String> = fm.inputs.iter().map(|i| i.0.clone()).collect();
     for node in &graph.node {
         for v in node.input.iter().chain(node.output.iter()) {
-            if !v.is_empty() && !names.contains(v) && fm.has_value(v) {
+            if !v.is_empty() && !names.contains(v) && !loaded.contains_key(v) && fm.has_value(v) {
                 names.push(v.clone());
             }
         }
     }
     let zeros: Vec<Vec<f32>> = fm.inputs.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect();
     let zero_refs: Vec<&[f32]> = zeros.iter().map(|z| z.as_slice()).collect();
-    let values = fm.runner(&names)?.run(&zero_refs)?;
+    let mut values = fm.runner(&names)?.run(&zero_refs)?;
+    values.extend(loaded);
     let mut g = Graph {
         shapes: values.iter().map(|(k, v)| (k.clone(), v.shape.clone())).collect(),
         consts: values.iter().filter(|(k, _)| constant.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect(),

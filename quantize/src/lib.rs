@@ -99,3 +99,4 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
     mote::Model::parse(&bytes).context("internal error: the written model does not validate")?;
     Ok(Quantized { bytes, graph: g, qgraph, plan, synthetic_calibration: synthetic })
 }
+pub mod eval;

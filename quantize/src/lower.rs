@@ -322,7 +322,16 @@ impl<'g> Lowerer<'g> {
                     count_include_pad: matches!(n.op, Op::AvgPool { count_include_pad: true, .. }),
                     act_min: -128,
                     act_max: 127,
+                    rescale: (0, 0),
                 };
+                let mut p = p;
+                if let Op::AvgPool { count_include_pad, .. } = n.op {
+                    if count_include_pad || pads.iter().all(|&v| v == 0) {
+                        let xs = &self.q.tensors[x];
+                        let window = (kernel[0] * kernel[1]) as f64;
+                        p.rescale = multiplier(xs.scale as f64 / (out_qp.0 as f64 * window), "average pool").map_err(ctx)?;
+                    }
+                }
                 let opcode = if matches!(n.op, Op::MaxPool { .. }) { OpCode::MaxPool } else { OpCode::AvgPool };
                 let y = self.activation(&n.output, Layout::Nhwc, vec![out_shape[0], out_shape[2], out_shape[3], out_shape[1]], out_qp);
                 self.op(opcode, p.encode().to_vec(), vec![x], vec![y]);
@@ -411,6 +420,10 @@ fn assign_qparams(g: &Graph, ranges: &Ranges) -> Result<HashMap<String, (f32, i3
     }
     for n in &g.nodes {
         let p = match &n.op {
+            Op::AvgPool { count_include_pad, pads, .. } if *count_include_pad || pads.iter().all(|&v| v == 0) => {
+                let (lo, hi) = range(&n.output)?;
+                qparams(lo, hi)
+            }
             Op::MaxPool { .. } | Op::AvgPool { .. } | Op::Reshape | Op::Transpose(_) => qp
                 .get(&n.inputs[0])
                 .copied()

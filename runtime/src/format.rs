@@ -384,7 +384,7 @@ impl<'a> Model<'a> {
                 return Err(bad("scratch overlaps an input"));
             }
         }
-        ops::validate(op, &ops::OpShapes { inputs: ins, outputs: outs, scratch_len: s_len as usize, model: self }).map_err(bad)
+        ops::validate(op, &ops::OpShapes { inputs: ins, outputs: outs, scratch_len: s_len as usize, model: self, opcode_is_avg: op.opcode == OpCode::AvgPool }).map_err(bad)
     }
 
     /// Arena bytes the memory plan needs.
@@ -437,6 +437,15 @@ impl<'a> Model<'a> {
     /// The name of tensor `t`, if the model stores one.
     pub fn tensor_name(&self, t: u16) -> Option<&'a str> {
         let info = self.tensor(t).ok()?;
+        if info.name_off == NO_NAME {
+            None
+        } else {
+            self.name_at(info.name_off)
+        }
+    }
+
+    /// The name a tensor record points to, if any.
+    pub fn name_of(&self, info: &TensorInfo) -> Option<&'a str> {
         if info.name_off == NO_NAME {
             None
         } else {

@@ -116,6 +116,8 @@ pub struct OpShapes<'m, 'a> {
     pub scratch_len: usize,
     /// The model, for constant data.
     pub model: &'m Model<'a>,
+    /// Whether the op is an average pool (pooling shares one validation).
+    pub opcode_is_avg: bool,
 }
 
 impl OpShapes<'_, '_> {

@@ -1,11 +1,21 @@
 //! Max and average pooling over NHWC int8 (global average pooling is a full-size window).
 //!
-//! Output and input share scale and zero point. Max pooling ignores padded positions. Average
-//! pooling sums raw values and divides, rounding half away from zero, by the number of valid
-//! positions, or by the full window when `count_include_pad` is set (padding counts as the zero
-//! point). Both clamp to the fused activation range.
+//! Max pooling ignores padded positions; its output shares the input's scale and zero point.
+//!
+//! Average pooling has two forms:
+//! * `rescale = (0, 0)`: output and input share quantization; the raw values are summed and
+//!   divided, rounding half away from zero, by the number of valid positions, or by the full
+//!   window when `count_include_pad` is set (padding then counts as the zero point).
+//! * `rescale = (m, s)`, only for windows that never overlap padding or that count it: the
+//!   output has its own quantization and `y = requantize(Σ (x - x_zp), m, s) + y_zp` with
+//!   `m·2^s ≈ x_scale / (y_scale · window)`. Global average pooling uses this: the mean of a
+//!   wide-range activation is far narrower than the activation, and keeping the input's scale
+//!   would throw most of its precision away.
+//!
+//! Both clamp to the fused activation range.
 
-use super::{ensure, same_quant, Check, OpShapes, ParamReader, ParamWriter};
+use super::{check_multiplier, ensure, same_quant, Check, OpShapes, ParamReader, ParamWriter};
+use crate::quant::requantize;
 use crate::ops::conv::output_size;
 use crate::quant::div_round_half_away;
 use crate::tensor::{DType, TensorMut, TensorRef};
@@ -25,11 +35,13 @@ pub struct PoolParams {
     pub act_min: i8,
     /// Upper end of the fused activation clamp.
     pub act_max: i8,
+    /// Average pooling with its own output quantization: (multiplier, shift); (0, 0) otherwise.
+    pub rescale: (i32, i32),
 }
 
 impl PoolParams {
     /// Encoded length.
-    pub const LEN: usize = 20;
+    pub const LEN: usize = 28;
     /// Decode from the op record.
     pub fn decode(b: &[u8]) -> Result<Self, &'static str> {
         let mut r = ParamReader::new(b, Self::LEN)?;
@@ -40,6 +52,10 @@ impl PoolParams {
             count_include_pad: r.u8() != 0,
             act_min: r.i8(),
             act_max: r.i8(),
+            rescale: {
+                r.u8();
+                (r.i32(), r.i32())
+            },
         })
     }
     /// Encode for the op record.
@@ -56,6 +72,9 @@ impl PoolParams {
             .u8(self.count_include_pad as u8)
             .i8(self.act_min)
             .i8(self.act_max)
+            .u8(0)
+            .i32(self.rescale.0)
+            .i32(self.rescale.1)
             .finish()
     }
 }
@@ -65,7 +84,14 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
     ensure(x.dtype == DType::I8 && y.dtype == DType::I8 && x.rank == 4 && y.rank == 4, "pooling takes int8 NHWC")?;
-    ensure(same_quant(x, y), "pooling input and output must share scale and zero point")?;
+    let rescaled = p.rescale != (0, 0);
+    if rescaled {
+        ensure(s.opcode_is_avg, "only average pooling rescales")?;
+        check_multiplier(p.rescale.0, p.rescale.1)?;
+        ensure(p.count_include_pad || p.pad == [0; 4], "a rescaling average pool needs a fixed window count")?;
+    } else {
+        ensure(same_quant(x, y), "pooling input and output must share scale and zero point")?;
+    }
     ensure(p.act_min <= p.act_max, "activation range is empty")?;
     ensure(p.pad[0] < p.kernel[0] && p.pad[2] < p.kernel[0] && p.pad[1] < p.kernel[1] && p.pad[3] < p.kernel[1], "padding must be smaller than the window")?;
     ensure((p.kernel[0] as u32) * (p.kernel[1] as u32) < (1 << 23), "window too large")?;
@@ -111,6 +137,16 @@ pub fn eval_avg(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>
     let zp = ins[0].info.zero_point;
     let full = p.kernel[0] as i32 * p.kernel[1] as i32;
     let include = p.count_include_pad;
+    let y_zp = outs[0].info.zero_point;
+    if p.rescale != (0, 0) {
+        pool(p, ins, outs, |it, valid| {
+            // padding (when counted) stands for the zero point: it adds nothing to Σ (x - zp)
+            let acc: i32 = it.map(|v| v as i32 - zp).sum();
+            let _ = valid;
+            requantize(acc, p.rescale.0, p.rescale.1).saturating_add(y_zp)
+        });
+        return;
+    }
     pool(p, ins, outs, |it, valid| {
         let sum: i32 = it.map(|v| v as i32).sum();
         if include {
