@@ -33,11 +33,13 @@ pub struct Options {
     pub max_samples: usize,
     /// Show progress bars.
     pub progress: bool,
+    /// Correct biases for the mean shift weight rounding causes.
+    pub bias_correction: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { input_shapes: HashMap::new(), calib: None, method: calibrate::Method::MinMax, max_samples: 1000, progress: false }
+        Options { input_shapes: HashMap::new(), calib: None, method: calibrate::Method::Mse, max_samples: 1000, progress: false, bias_correction: false }
     }
 }
 
@@ -92,9 +94,13 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
         None => (synthetic_samples(&fm.inputs, 16), true),
     };
     let ranges = calibrate::calibrate(&fm, &g, &samples, opts.method, opts.progress)?;
-    let qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
+    let mut qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
     let scratch = vec![0usize; qgraph.ops.len()];
     let plan = plan::plan(&qgraph, &scratch);
+    if opts.bias_correction {
+        let subset = samples[..samples.len().min(64)].to_vec();
+        passes::bias_correction::run(&mut qgraph, &subset, |q| writer::write(q, &plan))?;
+    }
     let bytes = writer::write(&qgraph, &plan)?;
     mote::Model::parse(&bytes).context("internal error: the written model does not validate")?;
     Ok(Quantized { bytes, graph: g, qgraph, plan, synthetic_calibration: synthetic })

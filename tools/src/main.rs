@@ -41,7 +41,7 @@ enum Cmd {
         #[arg(long = "input-shape")]
         input_shape: Vec<String>,
         /// How activation ranges are chosen.
-        #[arg(long, value_enum, default_value = "minmax")]
+        #[arg(long, value_enum, default_value = "mse")]
         calibration: Calibration,
         /// Percentile kept by --calibration percentile.
         #[arg(long, default_value_t = 99.999)]
@@ -49,6 +49,10 @@ enum Cmd {
         /// Use at most this many calibration samples.
         #[arg(long, default_value_t = 1000)]
         max_samples: usize,
+        /// Correct conv/FC biases for the mean shift of weight rounding (measures input means on
+        /// up to 64 calibration samples).
+        #[arg(long)]
+        bias_correction: bool,
     },
     /// Show a .mote model's ops, tensors and memory.
     Inspect {
@@ -124,7 +128,7 @@ fn parse<'b>(buf: &'b ModelBuffer, path: &Path) -> Result<mote::Model<'b>> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Quantize { model, output, calib, input_shape, calibration, percentile, max_samples } => {
+        Cmd::Quantize { model, output, calib, input_shape, calibration, percentile, max_samples, bias_correction } => {
             let mut shapes = HashMap::new();
             for s in &input_shape {
                 let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
@@ -143,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 max_samples,
                 progress: true,
+                bias_correction,
             };
             let q = mote_quantize::quantize_file(&model, &opts)?;
             if q.synthetic_calibration {

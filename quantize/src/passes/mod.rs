@@ -3,6 +3,7 @@
 use crate::graph::Graph;
 use anyhow::Result;
 
+pub mod bias_correction;
 pub mod collapse_unary;
 pub mod fold_batchnorm;
 pub mod fold_bias;
