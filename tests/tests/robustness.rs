@@ -1,0 +1,143 @@
+//! Hostile inputs: truncated and corrupted model files (with and without a fixed-up checksum, so
+//! corruption reaches the deep validators), wrong-sized arenas and tensors. Nothing may panic.
+
+use mote::format::checksum;
+use mote::{Error, Interpreter, Model};
+use mote_quantize::npz::{write_npz, NamedArray};
+use mote_quantize::{quantize_file, Options};
+use mote_tests::{noise, tiny_cnn};
+
+fn model_bytes() -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("mote-robust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let onnx = dir.join("tiny.onnx");
+    tiny_cnn().save(&onnx);
+    let calib = dir.join("calib.npz");
+    write_npz(&calib, &[NamedArray { name: "x".into(), shape: vec![8, 1, 3, 12, 12], data: noise(5, 8 * 432) }]).unwrap();
+    quantize_file(&onnx, &Options { calib: Some(calib), ..Options::default() }).unwrap().bytes
+}
+
+fn fix_crc(b: &mut [u8]) {
+    if b.len() >= 64 {
+        let len = (u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize).min(b.len()).max(16);
+        let c = checksum(&b[16..len]);
+        b[12..16].copy_from_slice(&c.to_le_bytes());
+    }
+}
+
+/// Parse and, when it validates, run: must return, never panic.
+fn exercise(bytes: &[u8]) -> bool {
+    let Ok(model) = Model::parse(bytes) else { return false };
+    if model.arena_bytes() > 64 << 20 {
+        return true; // a valid but huge plan: allocating it proves nothing
+    }
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let Ok(mut it) = Interpreter::new(model, &mut arena) else { return true };
+    for i in 0..model.num_inputs() {
+        let n = it.input_info(i).map(|t| t.num_elements()).unwrap_or(0);
+        let _ = it.set_input_f32(i, &noise(i as u64, n));
+    }
+    let _ = it.invoke();
+    true
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let b = model_bytes();
+    assert!(exercise(&b));
+    for len in 0..b.len() {
+        match Model::parse(&b[..len]) {
+            Err(Error::Truncated { .. }) | Err(Error::BadLayout(_)) => {}
+            other => panic!("truncated to {len}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bit_flips_are_caught_by_the_checksum() {
+    let b = model_bytes();
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for _ in 0..2000 {
+        let mut c = b.clone();
+        let pos = 16 + (rng.next() as usize) % (c.len() - 16);
+        c[pos] ^= 1 << (rng.next() % 8);
+        assert!(matches!(Model::parse(&c), Err(Error::ChecksumMismatch { .. })));
+    }
+}
+
+#[test]
+fn corruption_behind_a_valid_checksum_never_panics() {
+    let b = model_bytes();
+    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let (mut parsed, mut rejected) = (0, 0);
+    for round in 0..6000 {
+        let mut c = b.clone();
+        let flips = 1 + (rng.next() % 4) as usize;
+        for _ in 0..flips {
+            // bias towards the header, tensor table and op list, where the structure lives
+            let span = if round % 2 == 0 { c.len().min(2048) } else { c.len() };
+            let pos = (rng.next() as usize) % span;
+            c[pos] = match rng.next() % 4 {
+                0 => c[pos] ^ (1 << (rng.next() % 8)),
+                1 => 0xFF,
+                2 => 0,
+                _ => rng.next() as u8,
+            };
+        }
+        fix_crc(&mut c);
+        if exercise(&c) {
+            parsed += 1;
+        } else {
+            rejected += 1;
+        }
+    }
+    assert!(rejected > 1000, "validators should reject most corruptions ({parsed} parsed, {rejected} rejected)");
+}
+
+#[test]
+fn small_arenas_and_wrong_tensors_are_rejected() {
+    let b = model_bytes();
+    let model = Model::parse(&b).unwrap();
+    let need = model.arena_bytes();
+    let mut small = vec![0u8; need - 1];
+    assert_eq!(Interpreter::new(model, &mut small).err(), Some(Error::ArenaTooSmall { needed: need, available: need - 1 }));
+    let mut arena = vec![0u8; need];
+    let mut it = Interpreter::new(model, &mut arena).unwrap();
+    assert!(matches!(it.set_input_f32(0, &[0.0; 3]), Err(Error::BadArgument(_))));
+    assert!(matches!(it.set_input_f32(7, &[0.0; 432]), Err(Error::BadArgument(_))));
+    let mut out = [0f32; 4];
+    assert!(matches!(it.output_f32(0, &mut out), Err(Error::BadArgument(_))));
+    it.set_input_f32(0, &noise(1, 432)).unwrap();
+    it.invoke().unwrap();
+    let mut out = [0f32; 5];
+    it.output_f32(0, &mut out).unwrap();
+    assert!((out.iter().sum::<f32>() - 1.0).abs() < 0.05, "softmax output sums to 1: {out:?}");
+}
+
+#[test]
+fn a_bigger_arena_and_repeated_invokes_give_identical_results() {
+    let b = model_bytes();
+    let model = Model::parse(&b).unwrap();
+    let run = |extra: usize, times: usize| {
+        let mut arena = vec![0xA5u8; model.arena_bytes() + extra];
+        let mut it = Interpreter::new(model, &mut arena).unwrap();
+        let mut out = [0f32; 5];
+        for _ in 0..times {
+            it.set_input_f32(0, &noise(9, 432)).unwrap();
+            it.invoke().unwrap();
+        }
+        it.output_f32(0, &mut out).unwrap();
+        out
+    };
+    assert_eq!(run(0, 1), run(4096, 3));
+}
