@@ -28,13 +28,22 @@ fn bar(n: usize, what: &str, show: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(n as u64);
-    pb.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} samples ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} samples ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     pb.set_message(what.to_string());
     pb
 }
 
 /// Observe every activation of `g` over `samples` (one `Vec` per graph input per sample).
-pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: Method, progress: bool) -> Result<Ranges> {
+pub fn calibrate(
+    fm: &FloatModel,
+    g: &Graph,
+    samples: &[Vec<Vec<f32>>],
+    method: Method,
+    progress: bool,
+) -> Result<Ranges> {
     let names = g.activation_values();
     let runner = fm.runner(&names)?;
     let mut ranges: Ranges = HashMap::new();
@@ -43,7 +52,9 @@ pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: 
         let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
         let vals = runner.run(&refs)?;
         for (name, t) in vals {
-            let r = ranges.entry(name).or_insert((f32::INFINITY, f32::NEG_INFINITY));
+            let r = ranges
+                .entry(name)
+                .or_insert((f32::INFINITY, f32::NEG_INFINITY));
             for &v in &t.data {
                 if v.is_finite() {
                     r.0 = r.0.min(v);
@@ -55,7 +66,10 @@ pub fn calibrate(fm: &FloatModel, g: &Graph, samples: &[Vec<Vec<f32>>], method: 
     }
     pb.finish_and_clear();
     if method != Method::MinMax {
-        let mut hist: HashMap<String, Vec<u64>> = ranges.keys().map(|k| (k.clone(), vec![0u64; BINS])).collect();
+        let mut hist: HashMap<String, Vec<u64>> = ranges
+            .keys()
+            .map(|k| (k.clone(), vec![0u64; BINS]))
+            .collect();
         let pb = bar(samples.len(), "percentiles", progress);
         for s in samples {
             let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();

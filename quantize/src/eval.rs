@@ -46,9 +46,17 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
 }
 
-
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
+    v.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+            if x > bv {
+                (i, x)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
 }
 
 fn sqnr(signal: f64, noise: f64) -> f64 {
@@ -60,7 +68,13 @@ fn sqnr(signal: f64, noise: f64) -> f64 {
 }
 
 /// Evaluate `model` against the ONNX file on the samples of `input`.
-pub fn evaluate(onnx: &Path, model: &Model<'_>, input: &Path, per_layer: bool, max_layer_samples: usize) -> Result<Report> {
+pub fn evaluate(
+    onnx: &Path,
+    model: &Model<'_>,
+    input: &Path,
+    per_layer: bool,
+    max_layer_samples: usize,
+) -> Result<Report> {
     let inputs = model_inputs(model)?;
     let outputs = model_outputs(model)?;
     let shapes: HashMap<String, Vec<usize>> = inputs.iter().cloned().collect();
@@ -72,7 +86,8 @@ pub fn evaluate(onnx: &Path, model: &Model<'_>, input: &Path, per_layer: bool, m
     let mut reports = Vec::new();
     for (k, (name, shape)) in outputs.iter().enumerate() {
         let classes = *shape.last().unwrap_or(&1);
-        let (mut agree, mut total, mut cos_sum, mut sig, mut noise) = (0usize, 0usize, 0f64, 0f64, 0f64);
+        let (mut agree, mut total, mut cos_sum, mut sig, mut noise) =
+            (0usize, 0usize, 0f64, 0f64, 0f64);
         let (mut f_ok, mut q_ok) = (0usize, 0usize);
         for (i, s) in samples.iter().enumerate() {
             let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
@@ -96,7 +111,11 @@ pub fn evaluate(onnx: &Path, model: &Model<'_>, input: &Path, per_layer: bool, m
                 noise += (a as f64 - b as f64).powi(2);
             }
             sig += nf;
-            cos_sum += if nf > 0.0 && nq > 0.0 { dot / (nf.sqrt() * nq.sqrt()) } else { (nf == nq) as u8 as f64 };
+            cos_sum += if nf > 0.0 && nq > 0.0 {
+                dot / (nf.sqrt() * nq.sqrt())
+            } else {
+                (nf == nq) as u8 as f64
+            };
         }
         let n = samples.len().max(1) as f64;
         let acc = |ok: usize| labels.as_ref().map(|_| ok as f64 / total.max(1) as f64);
@@ -109,8 +128,16 @@ pub fn evaluate(onnx: &Path, model: &Model<'_>, input: &Path, per_layer: bool, m
             int8_accuracy: acc(q_ok),
         });
     }
-    let layers = if per_layer { layer_report(&fm, model, &samples[..samples.len().min(max_layer_samples)])? } else { vec![] };
-    Ok(Report { samples: samples.len(), outputs: reports, layers })
+    let layers = if per_layer {
+        layer_report(&fm, model, &samples[..samples.len().min(max_layer_samples)])?
+    } else {
+        vec![]
+    };
+    Ok(Report {
+        samples: samples.len(),
+        outputs: reports,
+        layers,
+    })
 }
 
 /// The float value name an int8 tensor stands for, and whether it is channels-last.
@@ -124,7 +151,11 @@ fn value_of(name: &str) -> Option<(&str, bool)> {
     }
 }
 
-fn layer_report(fm: &FloatModel, model: &Model<'_>, samples: &[Vec<Vec<f32>>]) -> Result<Vec<LayerReport>> {
+fn layer_report(
+    fm: &FloatModel,
+    model: &Model<'_>,
+    samples: &[Vec<Vec<f32>>],
+) -> Result<Vec<LayerReport>> {
     // (name, op, nhwc) of every int8 op output, in execution order
     let mut layers: Vec<(String, String, bool)> = Vec::new();
     for op in model.ops() {
@@ -153,8 +184,13 @@ fn layer_report(fm: &FloatModel, model: &Model<'_>, samples: &[Vec<Vec<f32>>]) -
             if info.dtype != DType::I8 {
                 return;
             }
-            let Some((v, nhwc)) = model.name_of(info).and_then(value_of) else { return };
-            let deq: Vec<f32> = bytes.iter().map(|&b| (b as i8 as i32 - info.zero_point) as f32 * info.scale).collect();
+            let Some((v, nhwc)) = model.name_of(info).and_then(value_of) else {
+                return;
+            };
+            let deq: Vec<f32> = bytes
+                .iter()
+                .map(|&b| (b as i8 as i32 - info.zero_point) as f32 * info.scale)
+                .collect();
             let deq = if nhwc && info.rank == 4 {
                 let [n, h, w, c] = [0, 1, 2, 3].map(|i| info.dims[i] as usize);
                 let mut o = vec![0f32; deq.len()];
@@ -162,7 +198,8 @@ fn layer_report(fm: &FloatModel, model: &Model<'_>, samples: &[Vec<Vec<f32>>]) -
                     for y in 0..h {
                         for x in 0..w {
                             for ch in 0..c {
-                                o[((b * c + ch) * h + y) * w + x] = deq[((b * h + y) * w + x) * c + ch];
+                                o[((b * c + ch) * h + y) * w + x] =
+                                    deq[((b * h + y) * w + x) * c + ch];
                             }
                         }
                     }
@@ -187,6 +224,12 @@ fn layer_report(fm: &FloatModel, model: &Model<'_>, samples: &[Vec<Vec<f32>>]) -
     }
     Ok(layers
         .into_iter()
-        .filter_map(|(name, op, _)| acc.get(&name).map(|&(s, n)| LayerReport { sqnr_db: sqnr(s, n), name, op }))
+        .filter_map(|(name, op, _)| {
+            acc.get(&name).map(|&(s, n)| LayerReport {
+                sqnr_db: sqnr(s, n),
+                name,
+                op,
+            })
+        })
         .collect())
 }

@@ -22,10 +22,16 @@ pub struct FloatModel {
 
 /// Parse `NAME=d0,d1,...` as given to `--input-shape`.
 pub fn parse_input_shape(s: &str) -> Result<(String, Vec<usize>)> {
-    let (name, dims) = s.split_once('=').ok_or_else(|| anyhow!("--input-shape '{s}': expected NAME=d0,d1,..."))?;
+    let (name, dims) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--input-shape '{s}': expected NAME=d0,d1,..."))?;
     let dims = dims
         .split(',')
-        .map(|d| d.trim().parse::<usize>().map_err(|_| anyhow!("--input-shape '{s}': '{d}' is not a dimension")))
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .map_err(|_| anyhow!("--input-shape '{s}': '{d}' is not a dimension"))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((name.to_string(), dims))
 }
@@ -38,9 +44,14 @@ impl FloatModel {
             .proto_model_for_path(path)
             .map_err(|e| anyhow!("{}: not a readable ONNX model: {e}", path.display()))?;
         let graph = proto.graph.as_ref().context("ONNX model has no graph")?;
-        let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        let initializers: std::collections::HashSet<&str> =
+            graph.initializer.iter().map(|t| t.name.as_str()).collect();
         let mut inputs = Vec::new();
-        for inp in graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())) {
+        for inp in graph
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+        {
             let dims = onnx_dims(inp);
             let shape = match shapes.get(&inp.name) {
                 Some(s) => {
@@ -70,24 +81,41 @@ impl FloatModel {
             if !inputs.iter().any(|(n, _)| n == name) {
                 bail!(
                     "--input-shape names '{name}', but the model's inputs are: {}",
-                    inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    inputs
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
         }
         let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
-        let mut model = onnx.model_for_proto_model(&proto).map_err(|e| anyhow!("{}: tract cannot import the model: {e:?}", path.display()))?;
+        let mut model = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|e| anyhow!("{}: tract cannot import the model: {e:?}", path.display()))?;
         for (i, (_, shape)) in inputs.iter().enumerate() {
             model.set_input_fact(i, f32::fact(shape).into())?;
         }
-        let typed = model.into_typed().map_err(|e| anyhow!("{}: shape inference failed: {e:?}", path.display()))?;
+        let typed = model
+            .into_typed()
+            .map_err(|e| anyhow!("{}: shape inference failed: {e:?}", path.display()))?;
         let model_dir = path.parent().map(|p| p.to_string_lossy().to_string());
-        Ok(FloatModel { proto, typed, inputs, outputs, model_dir })
+        Ok(FloatModel {
+            proto,
+            typed,
+            inputs,
+            outputs,
+            model_dir,
+        })
     }
 
     fn outlet(&self, name: &str) -> Option<OutletId> {
-        self.typed
-            .find_outlet_label(name)
-            .or_else(|| self.typed.node_by_name(name).ok().map(|n| OutletId::new(n.id, 0)))
+        self.typed.find_outlet_label(name).or_else(|| {
+            self.typed
+                .node_by_name(name)
+                .ok()
+                .map(|n| OutletId::new(n.id, 0))
+        })
     }
 
     /// Whether tract knows a value by this name.
@@ -100,12 +128,19 @@ impl FloatModel {
     pub fn runner(&self, names: &[String]) -> Result<FloatRunner> {
         let mut outlets = Vec::new();
         for n in names {
-            outlets.push(self.outlet(n).ok_or_else(|| anyhow!("the float model has no value named '{n}'"))?);
+            outlets.push(
+                self.outlet(n)
+                    .ok_or_else(|| anyhow!("the float model has no value named '{n}'"))?,
+            );
         }
         let mut m = self.typed.clone();
         m.select_output_outlets(&outlets)?;
         let plan = m.into_runnable()?;
-        Ok(FloatRunner { plan, names: names.to_vec(), shapes: self.inputs.iter().map(|i| i.1.clone()).collect() })
+        Ok(FloatRunner {
+            plan,
+            names: names.to_vec(),
+            shapes: self.inputs.iter().map(|i| i.1.clone()).collect(),
+        })
     }
 }
 
@@ -129,17 +164,30 @@ impl FloatTensor {
     /// Convert a tract tensor (any numeric type) to f32.
     pub fn from_tract(t: &Tensor) -> FloatTensor {
         let data = match t.cast_to::<f32>() {
-            Ok(c) => c.to_plain_array_view::<f32>().map(|v| v.iter().copied().collect()).unwrap_or_default(),
+            Ok(c) => c
+                .to_plain_array_view::<f32>()
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        FloatTensor { shape: t.shape().to_vec(), data }
+        FloatTensor {
+            shape: t.shape().to_vec(),
+            data,
+        }
     }
 }
 
 /// Load an ONNX `TensorProto` (initializer or `Constant` value) as f32.
-pub fn load_constant(t: &tract_onnx::pb::TensorProto, model_dir: Option<&str>) -> Result<FloatTensor> {
-    let t = tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::FopenDataResolver, t, model_dir)
-        .map_err(|e| anyhow!("cannot load constant '{}': {e}", t.name))?;
+pub fn load_constant(
+    t: &tract_onnx::pb::TensorProto,
+    model_dir: Option<&str>,
+) -> Result<FloatTensor> {
+    let t = tract_onnx::tensor::load_tensor(
+        &tract_onnx::data_resolver::FopenDataResolver,
+        t,
+        model_dir,
+    )
+    .map_err(|e| anyhow!("cannot load constant '{}': {e}", t.name))?;
     Ok(FloatTensor::from_tract(&t))
 }
 
@@ -150,7 +198,10 @@ impl FloatRunner {
         for (data, shape) in inputs.iter().zip(&self.shapes) {
             tv.push(Tensor::from_shape(shape, data)?.into());
         }
-        let out = self.plan.run(tv).map_err(|e| anyhow!("float inference failed: {e:?}"))?;
+        let out = self
+            .plan
+            .run(tv)
+            .map_err(|e| anyhow!("float inference failed: {e:?}"))?;
         let mut map = HashMap::new();
         for (name, t) in self.names.iter().zip(out) {
             map.insert(name.clone(), FloatTensor::from_tract(&t.into_tensor()));
@@ -162,7 +213,9 @@ impl FloatRunner {
 fn onnx_dims(v: &tract_onnx::pb::ValueInfoProto) -> Vec<Option<i64>> {
     use tract_onnx::pb::tensor_shape_proto::dimension::Value;
     use tract_onnx::pb::type_proto::Value as TV;
-    let Some(TV::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else { return vec![] };
+    let Some(TV::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return vec![];
+    };
     let Some(shape) = &t.shape else { return vec![] };
     shape
         .dim
@@ -175,6 +228,13 @@ fn onnx_dims(v: &tract_onnx::pb::ValueInfoProto) -> Vec<Option<i64>> {
 }
 
 fn fmt_dims(d: &[Option<i64>]) -> String {
-    let parts: Vec<String> = d.iter().map(|x| x.filter(|v| *v > 0).map(|v| v.to_string()).unwrap_or("?".into())).collect();
+    let parts: Vec<String> = d
+        .iter()
+        .map(|x| {
+            x.filter(|v| *v > 0)
+                .map(|v| v.to_string())
+                .unwrap_or("?".into())
+        })
+        .collect();
     format!("[{}]", parts.join(", "))
 }

@@ -137,7 +137,11 @@ fn erf(x: f32) -> f32 {
     // Abramowitz-Stegun 7.1.26 in f64: |error| < 1.5e-7, below an int8 step of any sane range.
     let x = x as f64;
     let t = 1.0 / (1.0 + 0.3275911 * x.abs());
-    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
+    let y = 1.0
+        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+            + 0.254829592)
+            * t
+            * (-x * x).exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
 
@@ -263,7 +267,10 @@ pub struct Graph {
 impl Graph {
     /// How many nodes read `value`, plus one if it is a graph output.
     pub fn uses(&self, value: &str) -> usize {
-        self.nodes.iter().map(|n| n.inputs.iter().filter(|i| *i == value).count()).sum::<usize>()
+        self.nodes
+            .iter()
+            .map(|n| n.inputs.iter().filter(|i| *i == value).count())
+            .sum::<usize>()
             + self.outputs.iter().filter(|o| *o == value).count()
     }
 
@@ -297,7 +304,11 @@ impl Graph {
     pub fn activation_values(&self) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for v in self.inputs.iter().chain(self.nodes.iter().flat_map(|n| n.inputs.iter().chain(std::iter::once(&n.output)))) {
+        for v in self.inputs.iter().chain(
+            self.nodes
+                .iter()
+                .flat_map(|n| n.inputs.iter().chain(std::iter::once(&n.output))),
+        ) {
             if !self.is_const(v) && seen.insert(v.clone()) {
                 out.push(v.clone());
             }

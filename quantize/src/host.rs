@@ -15,7 +15,11 @@ pub const LABELS: &str = "labels";
 /// Split `.npz` arrays into per-sample inputs for `inputs` (name, shape). Axis 0 indexes samples;
 /// each sample must have the input's element count. Returns the samples and the labels array if
 /// present.
-pub fn samples_from_arrays(file: &Path, arrays: &[NamedArray], inputs: &[(String, Vec<usize>)]) -> Result<(Samples, Option<Vec<f32>>)> {
+pub fn samples_from_arrays(
+    file: &Path,
+    arrays: &[NamedArray],
+    inputs: &[(String, Vec<usize>)],
+) -> Result<(Samples, Option<Vec<f32>>)> {
     let names: Vec<&str> = inputs.iter().map(|i| i.0.as_str()).collect();
     for a in arrays {
         if a.name != LABELS && !names.contains(&a.name.as_str()) {
@@ -35,12 +39,20 @@ pub fn samples_from_arrays(file: &Path, arrays: &[NamedArray], inputs: &[(String
                 "{}: no array named '{name}' (the model's inputs are: {}; the file has: {})",
                 file.display(),
                 names.join(", "),
-                arrays.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                arrays
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })?;
         let want: usize = shape.iter().product();
         let n = a.samples();
-        let per = if a.shape.is_empty() { 1 } else { a.data.len() / n.max(1) };
+        let per = if a.shape.is_empty() {
+            1
+        } else {
+            a.data.len() / n.max(1)
+        };
         if per != want || n == 0 {
             bail!(
                 "{}: array '{name}' has shape {:?}: each sample along axis 0 has {per} elements, but input '{name}' has shape {shape:?} ({want} elements)",
@@ -49,24 +61,39 @@ pub fn samples_from_arrays(file: &Path, arrays: &[NamedArray], inputs: &[(String
             );
         }
         if let Some(c) = count.filter(|&c| c != n) {
-            bail!("{}: arrays disagree on the number of samples ({c} vs {n} in '{name}')", file.display());
+            bail!(
+                "{}: arrays disagree on the number of samples ({c} vs {n} in '{name}')",
+                file.display()
+            );
         }
         count = Some(n);
         per_input.push(a);
     }
     let n = count.unwrap_or(0);
-    let samples = (0..n).map(|i| per_input.iter().map(|a| a.sample(i).to_vec()).collect()).collect();
-    let labels = arrays.iter().find(|a| a.name == LABELS).map(|a| a.data.clone());
+    let samples = (0..n)
+        .map(|i| per_input.iter().map(|a| a.sample(i).to_vec()).collect())
+        .collect();
+    let labels = arrays
+        .iter()
+        .find(|a| a.name == LABELS)
+        .map(|a| a.data.clone());
     if let Some(l) = &labels {
         if l.len() != n {
-            bail!("{}: '{LABELS}' has {} entries for {n} samples", file.display(), l.len());
+            bail!(
+                "{}: '{LABELS}' has {} entries for {n} samples",
+                file.display(),
+                l.len()
+            );
         }
     }
     Ok((samples, labels))
 }
 
 /// Read samples for `inputs` from an `.npz` file.
-pub fn read_samples(file: &Path, inputs: &[(String, Vec<usize>)]) -> Result<(Samples, Option<Vec<f32>>)> {
+pub fn read_samples(
+    file: &Path,
+    inputs: &[(String, Vec<usize>)],
+) -> Result<(Samples, Option<Vec<f32>>)> {
     let arrays = crate::npz::read_npz(file)?;
     samples_from_arrays(file, &arrays, inputs)
 }
@@ -80,7 +107,10 @@ pub fn model_inputs(model: &Model<'_>) -> Result<Vec<(String, Vec<usize>)>> {
             if info.dtype != DType::F32 {
                 bail!("input {i} is not f32");
             }
-            Ok((model.tensor_name(t).unwrap_or("input").to_string(), info.shape().iter().map(|&d| d as usize).collect()))
+            Ok((
+                model.tensor_name(t).unwrap_or("input").to_string(),
+                info.shape().iter().map(|&d| d as usize).collect(),
+            ))
         })
         .collect()
 }
@@ -91,7 +121,10 @@ pub fn model_outputs(model: &Model<'_>) -> Result<Vec<(String, Vec<usize>)>> {
         .map(|i| {
             let t = model.output_index(i);
             let info = model.tensor(t)?;
-            Ok((model.tensor_name(t).unwrap_or("output").to_string(), info.shape().iter().map(|&d| d as usize).collect()))
+            Ok((
+                model.tensor_name(t).unwrap_or("output").to_string(),
+                info.shape().iter().map(|&d| d as usize).collect(),
+            ))
         })
         .collect()
 }

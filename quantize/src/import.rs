@@ -36,7 +36,8 @@ impl Attrs<'_> {
         self.get(name).map(|a| a.f).unwrap_or(default)
     }
     fn string(&self, name: &str) -> Option<String> {
-        self.get(name).map(|a| String::from_utf8_lossy(&a.s).to_string())
+        self.get(name)
+            .map(|a| String::from_utf8_lossy(&a.s).to_string())
     }
 }
 
@@ -47,7 +48,11 @@ and any op whose inputs are all constants";
 
 /// Import the model into a float graph.
 pub fn import(fm: &FloatModel) -> Result<Graph> {
-    let graph = fm.proto.graph.as_ref().ok_or_else(|| anyhow!("ONNX model has no graph"))?;
+    let graph = fm
+        .proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| anyhow!("ONNX model has no graph"))?;
     let opset = fm
         .proto
         .opset_import
@@ -60,7 +65,9 @@ pub fn import(fm: &FloatModel) -> Result<Graph> {
         let inputs: Vec<&String> = node.input.iter().filter(|s| !s.is_empty()).collect();
         let folds = node.op_type == "Constant"
             || node.op_type == "Shape"
-            || (!inputs.is_empty() && inputs.iter().all(|i| constant.contains(*i)) && !node.op_type.starts_with("Random"));
+            || (!inputs.is_empty()
+                && inputs.iter().all(|i| constant.contains(*i))
+                && !node.op_type.starts_with("Random"));
         if folds {
             constant.extend(node.output.iter().cloned());
         }
@@ -76,13 +83,25 @@ pub fn import(fm: &FloatModel) -> Result<Graph> {
         let v = if let Some(t) = a.get("value").and_then(|v| v.t.as_ref()) {
             load_constant(t, fm.model_dir.as_deref())?
         } else if let Some(v) = a.get("value_float") {
-            FloatTensor { shape: vec![], data: vec![v.f] }
+            FloatTensor {
+                shape: vec![],
+                data: vec![v.f],
+            }
         } else if let Some(v) = a.get("value_floats") {
-            FloatTensor { shape: vec![v.floats.len()], data: v.floats.clone() }
+            FloatTensor {
+                shape: vec![v.floats.len()],
+                data: v.floats.clone(),
+            }
         } else if let Some(v) = a.get("value_int") {
-            FloatTensor { shape: vec![], data: vec![v.i as f32] }
+            FloatTensor {
+                shape: vec![],
+                data: vec![v.i as f32],
+            }
         } else if let Some(v) = a.get("value_ints") {
-            FloatTensor { shape: vec![v.ints.len()], data: v.ints.iter().map(|&i| i as f32).collect() }
+            FloatTensor {
+                shape: vec![v.ints.len()],
+                data: v.ints.iter().map(|&i| i as f32).collect(),
+            }
         } else {
             return Err(node_error(node, "unsupported Constant value attribute"));
         };
@@ -96,41 +115,89 @@ pub fn import(fm: &FloatModel) -> Result<Graph> {
             }
         }
     }
-    let zeros: Vec<Vec<f32>> = fm.inputs.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect();
+    let zeros: Vec<Vec<f32>> = fm
+        .inputs
+        .iter()
+        .map(|(_, s)| vec![0.0; s.iter().product()])
+        .collect();
     let zero_refs: Vec<&[f32]> = zeros.iter().map(|z| z.as_slice()).collect();
     let mut values = fm.runner(&names)?.run(&zero_refs)?;
     values.extend(loaded);
     let mut g = Graph {
-        shapes: values.iter().map(|(k, v)| (k.clone(), v.shape.clone())).collect(),
-        consts: values.iter().filter(|(k, _)| constant.contains(*k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        shapes: values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.shape.clone()))
+            .collect(),
+        consts: values
+            .iter()
+            .filter(|(k, _)| constant.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         inputs: fm.inputs.iter().map(|i| i.0.clone()).collect(),
         outputs: Vec::new(),
         nodes: Vec::new(),
     };
     let mut alias: HashMap<String, String> = HashMap::new();
-    let resolve = |alias: &HashMap<String, String>, v: &str| alias.get(v).cloned().unwrap_or_else(|| v.to_string());
+    let resolve = |alias: &HashMap<String, String>, v: &str| {
+        alias.get(v).cloned().unwrap_or_else(|| v.to_string())
+    };
     for node in &graph.node {
-        if node.output.iter().all(|o| o.is_empty() || constant.contains(o)) {
+        if node
+            .output
+            .iter()
+            .all(|o| o.is_empty() || constant.contains(o))
+        {
             continue;
         }
-        let inputs: Vec<String> = node.input.iter().map(|i| if i.is_empty() { String::new() } else { resolve(&alias, i) }).collect();
+        let inputs: Vec<String> = node
+            .input
+            .iter()
+            .map(|i| {
+                if i.is_empty() {
+                    String::new()
+                } else {
+                    resolve(&alias, i)
+                }
+            })
+            .collect();
         if matches!(node.op_type.as_str(), "Identity" | "Dropout") {
             alias.insert(node.output[0].clone(), inputs[0].clone());
             continue;
         }
         let op = convert(node, &inputs, &g, opset)?;
         let data_inputs: Vec<String> = match &op {
-            Op::Conv { .. } | Op::Gemm { .. } | Op::BatchNorm { .. } | Op::Reshape | Op::Unary(_) | Op::MaxPool { .. } | Op::AvgPool { .. } | Op::Transpose(_) | Op::Softmax => {
+            Op::Conv { .. }
+            | Op::Gemm { .. }
+            | Op::BatchNorm { .. }
+            | Op::Reshape
+            | Op::Unary(_)
+            | Op::MaxPool { .. }
+            | Op::AvgPool { .. }
+            | Op::Transpose(_)
+            | Op::Softmax => {
                 vec![inputs[0].clone()]
             }
             _ => inputs.iter().filter(|i| !i.is_empty()).cloned().collect(),
         };
         if let Some(v) = data_inputs.iter().find(|v| !g.shapes.contains_key(*v)) {
-            return Err(node_error(node, format!("tract does not expose value '{v}'")));
+            return Err(node_error(
+                node,
+                format!("tract does not expose value '{v}'"),
+            ));
         }
-        g.nodes.push(Node { name: node_name(node), onnx_op: node.op_type.clone(), op, inputs: data_inputs, output: node.output[0].clone() });
+        g.nodes.push(Node {
+            name: node_name(node),
+            onnx_op: node.op_type.clone(),
+            op,
+            inputs: data_inputs,
+            output: node.output[0].clone(),
+        });
     }
-    g.outputs = graph.output.iter().map(|o| resolve(&alias, &o.name)).collect();
+    g.outputs = graph
+        .output
+        .iter()
+        .map(|o| resolve(&alias, &o.name))
+        .collect();
     for o in &g.outputs {
         if g.is_const(o) {
             bail!("graph output '{o}' is a constant; mote needs outputs computed from the inputs");
@@ -140,7 +207,9 @@ pub fn import(fm: &FloatModel) -> Result<Graph> {
 }
 
 fn const_of<'a>(g: &'a Graph, node: &NodeProto, name: &str, what: &str) -> Result<&'a FloatTensor> {
-    g.consts.get(name).ok_or_else(|| node_error(node, format!("{what} ('{name}') must be a constant")))
+    g.consts
+        .get(name)
+        .ok_or_else(|| node_error(node, format!("{what} ('{name}') must be a constant")))
 }
 
 fn pair(v: Option<Vec<i64>>, default: usize) -> [usize; 2] {
@@ -151,11 +220,20 @@ fn pair(v: Option<Vec<i64>>, default: usize) -> [usize; 2] {
 }
 
 /// ONNX pads `[t, l, b, r]` from `pads` or `auto_pad`, for a window of `k` with stride and dilation.
-fn pads_for(node: &NodeProto, a: &Attrs, in_hw: [usize; 2], k: [usize; 2], stride: [usize; 2], dil: [usize; 2]) -> Result<[usize; 4]> {
+fn pads_for(
+    node: &NodeProto,
+    a: &Attrs,
+    in_hw: [usize; 2],
+    k: [usize; 2],
+    stride: [usize; 2],
+    dil: [usize; 2],
+) -> Result<[usize; 4]> {
     let auto = a.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
     match auto.as_str() {
         "NOTSET" => match a.ints("pads") {
-            Some(p) if p.len() == 4 => Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]),
+            Some(p) if p.len() == 4 => {
+                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
+            }
             None => Ok([0; 4]),
             Some(_) => Err(node_error(node, "only 2-D padding is supported")),
         },
@@ -164,7 +242,8 @@ fn pads_for(node: &NodeProto, a: &Attrs, in_hw: [usize; 2], k: [usize; 2], strid
             let mut p = [0usize; 4];
             for ax in 0..2 {
                 let out = in_hw[ax].div_ceil(stride[ax]);
-                let need = ((out - 1) * stride[ax] + (k[ax] - 1) * dil[ax] + 1).saturating_sub(in_hw[ax]);
+                let need =
+                    ((out - 1) * stride[ax] + (k[ax] - 1) * dil[ax] + 1).saturating_sub(in_hw[ax]);
                 let (small, big) = (need / 2, need - need / 2);
                 if auto == "SAME_UPPER" {
                     p[ax] = small;
@@ -176,13 +255,22 @@ fn pads_for(node: &NodeProto, a: &Attrs, in_hw: [usize; 2], k: [usize; 2], strid
             }
             Ok(p)
         }
-        other => Err(node_error(node, format!("auto_pad {other} is not supported"))),
+        other => Err(node_error(
+            node,
+            format!("auto_pad {other} is not supported"),
+        )),
     }
 }
 
 /// Grow bottom/right padding so the floor output formula yields the observed output size
 /// (ONNX `ceil_mode`).
-fn fit_pads(mut pads: [usize; 4], in_hw: [usize; 2], out_hw: [usize; 2], k: [usize; 2], stride: [usize; 2]) -> [usize; 4] {
+fn fit_pads(
+    mut pads: [usize; 4],
+    in_hw: [usize; 2],
+    out_hw: [usize; 2],
+    k: [usize; 2],
+    stride: [usize; 2],
+) -> [usize; 4] {
     for ax in 0..2 {
         let needed = (out_hw[ax] - 1) * stride[ax] + k[ax];
         let have = in_hw[ax] + pads[ax] + pads[ax + 2];

@@ -5,16 +5,16 @@
 //! `.mote` file the no_std runtime runs.
 #![deny(missing_docs)]
 
-pub mod float_model;
-pub mod npz;
-pub mod graph;
-pub mod import;
-pub mod passes;
 pub mod calibrate;
+pub mod float_model;
+pub mod graph;
+pub mod host;
+pub mod import;
 pub mod lower;
+pub mod npz;
+pub mod passes;
 pub mod plan;
 pub mod writer;
-pub mod host;
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -39,7 +39,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { input_shapes: HashMap::new(), calib: None, method: calibrate::Method::Mse, max_samples: 1000, progress: false, bias_correction: false }
+        Options {
+            input_shapes: HashMap::new(),
+            calib: None,
+            method: calibrate::Method::Mse,
+            max_samples: 1000,
+            progress: false,
+            bias_correction: false,
+        }
     }
 }
 
@@ -72,7 +79,11 @@ pub fn synthetic_samples(inputs: &[(String, Vec<usize>)], n: usize) -> host::Sam
                 .iter()
                 .map(|(_, s)| {
                     (0..s.iter().product::<usize>())
-                        .map(|_| ((-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos()) as f32)
+                        .map(|_| {
+                            ((-2.0 * uniform().ln()).sqrt()
+                                * (2.0 * std::f64::consts::PI * uniform()).cos())
+                                as f32
+                        })
                         .collect()
                 })
                 .collect()
@@ -103,6 +114,12 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
     }
     let bytes = writer::write(&qgraph, &plan)?;
     mote::Model::parse(&bytes).context("internal error: the written model does not validate")?;
-    Ok(Quantized { bytes, graph: g, qgraph, plan, synthetic_calibration: synthetic })
+    Ok(Quantized {
+        bytes,
+        graph: g,
+        qgraph,
+        plan,
+        synthetic_calibration: synthetic,
+    })
 }
 pub mod eval;

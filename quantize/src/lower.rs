@@ -3,7 +3,10 @@
 use crate::calibrate::Ranges;
 use crate::graph::{Act, BinOp, Graph, Op};
 use anyhow::{anyhow, bail, Result};
-use mote::ops::{add::AddParams, concat::ConcatParams, conv::ConvParams, fully_connected::FcParams, mul::MulParams, pool::PoolParams, softmax, transpose::TransposeParams};
+use mote::ops::{
+    add::AddParams, concat::ConcatParams, conv::ConvParams, fully_connected::FcParams,
+    mul::MulParams, pool::PoolParams, softmax, transpose::TransposeParams,
+};
 use mote::quant::{quantize_multiplier, MAX_SHIFT};
 use mote::{DType, OpCode};
 use std::collections::HashMap;
@@ -96,15 +99,25 @@ fn act_range(act: Act, scale: f32, zp: i32) -> (i8, i8) {
         Act::None => (-128, 127),
         Act::Relu => (zp.clamp(-128, 127) as i8, 127),
         Act::Clip(lo, hi) => {
-            let lo = if lo.is_finite() { quant(lo, scale, zp) } else { -128 };
-            let hi = if hi.is_finite() { quant(hi, scale, zp) } else { 127 };
+            let lo = if lo.is_finite() {
+                quant(lo, scale, zp)
+            } else {
+                -128
+            };
+            let hi = if hi.is_finite() {
+                quant(hi, scale, zp)
+            } else {
+                127
+            };
             (lo as i8, hi.max(lo) as i8)
         }
     }
 }
 
 fn multiplier(real: f64, what: &str) -> Result<(i32, i32)> {
-    quantize_multiplier(real).ok_or_else(|| anyhow!("{what}: requantization factor {real:e} is out of range (max 2^{MAX_SHIFT})"))
+    quantize_multiplier(real).ok_or_else(|| {
+        anyhow!("{what}: requantization factor {real:e} is out of range (max 2^{MAX_SHIFT})")
+    })
 }
 
 fn i32_bytes(v: &[i32]) -> Vec<u8> {
@@ -123,21 +136,31 @@ pub fn quantize_weights(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f32>) {
     for c in 0..channels {
         let row = &w[c * per..(c + 1) * per];
         let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let err = |s: f32| row.iter().map(|v| (v - (v / s).round().clamp(-127.0, 127.0) * s).powi(2)).sum::<f32>();
+        let err = |s: f32| {
+            row.iter()
+                .map(|v| (v - (v / s).round().clamp(-127.0, 127.0) * s).powi(2))
+                .sum::<f32>()
+        };
         let s = if max > 0.0 {
-            (0..=30).map(|i| max * (1.0 - i as f32 / 100.0) / 127.0).fold((f32::INFINITY, max / 127.0), |best, s| {
-                let e = err(s);
-                if e < best.0 {
-                    (e, s)
-                } else {
-                    best
-                }
-            }).1
+            (0..=30)
+                .map(|i| max * (1.0 - i as f32 / 100.0) / 127.0)
+                .fold((f32::INFINITY, max / 127.0), |best, s| {
+                    let e = err(s);
+                    if e < best.0 {
+                        (e, s)
+                    } else {
+                        best
+                    }
+                })
+                .1
         } else {
             1.0
         };
         scales.push(s);
-        q.extend(row.iter().map(|v| (v / s).round().clamp(-127.0, 127.0) as i8));
+        q.extend(
+            row.iter()
+                .map(|v| (v / s).round().clamp(-127.0, 127.0) as i8),
+        );
     }
     (q, scales)
 }
@@ -156,16 +179,52 @@ impl<'g> Lowerer<'g> {
     }
 
     fn op(&mut self, opcode: OpCode, params: Vec<u8>, inputs: Vec<usize>, outputs: Vec<usize>) {
-        self.q.ops.push(QOp { opcode, params, inputs, outputs, weight_error: None });
+        self.q.ops.push(QOp {
+            opcode,
+            params,
+            inputs,
+            outputs,
+            weight_error: None,
+        });
     }
 
-    fn const_tensor(&mut self, name: String, dtype: DType, shape: Vec<usize>, data: Vec<u8>) -> usize {
-        self.tensor(QTensor { name, dtype, shape, scale: 0.0, zero_point: 0, data: Some(data) })
+    fn const_tensor(
+        &mut self,
+        name: String,
+        dtype: DType,
+        shape: Vec<usize>,
+        data: Vec<u8>,
+    ) -> usize {
+        self.tensor(QTensor {
+            name,
+            dtype,
+            shape,
+            scale: 0.0,
+            zero_point: 0,
+            data: Some(data),
+        })
     }
 
-    fn activation(&mut self, name: &str, layout: Layout, shape: Vec<usize>, (scale, zp): (f32, i32)) -> usize {
-        let tname = if layout == Layout::Nhwc { format!("{name}@nhwc") } else { name.to_string() };
-        let t = self.tensor(QTensor { name: tname, dtype: DType::I8, shape, scale, zero_point: zp, data: None });
+    fn activation(
+        &mut self,
+        name: &str,
+        layout: Layout,
+        shape: Vec<usize>,
+        (scale, zp): (f32, i32),
+    ) -> usize {
+        let tname = if layout == Layout::Nhwc {
+            format!("{name}@nhwc")
+        } else {
+            name.to_string()
+        };
+        let t = self.tensor(QTensor {
+            name: tname,
+            dtype: DType::I8,
+            shape,
+            scale,
+            zero_point: zp,
+            data: None,
+        });
         self.have.insert((name.to_string(), layout), t);
         t
     }
@@ -175,7 +234,9 @@ impl<'g> Lowerer<'g> {
     }
 
     fn layouts_available(&self, v: &str) -> Option<Layout> {
-        [Layout::Nhwc, Layout::Nchw].into_iter().find(|l| self.have.contains_key(&(v.to_string(), *l)))
+        [Layout::Nhwc, Layout::Nchw]
+            .into_iter()
+            .find(|l| self.have.contains_key(&(v.to_string(), *l)))
     }
 
     /// The int8 tensor holding `v` in `want` layout, inserting a transpose (or a free reshape
@@ -186,7 +247,10 @@ impl<'g> Lowerer<'g> {
         }
         if let Some(c) = self.g.consts.get(v) {
             // A constant operand of Add/Mul: per-tensor asymmetric int8 in the wanted layout.
-            let (lo, hi) = c.data.iter().fold((0.0f32, 0.0f32), |(a, b), &x| (a.min(x), b.max(x)));
+            let (lo, hi) = c
+                .data
+                .iter()
+                .fold((0.0f32, 0.0f32), |(a, b), &x| (a.min(x), b.max(x)));
             let (scale, zp) = qparams(lo, hi);
             let (shape, data) = match want {
                 Layout::Nchw => (c.shape.clone(), c.data.clone()),
@@ -208,7 +272,14 @@ impl<'g> Lowerer<'g> {
                 }
             };
             let bytes = data.iter().map(|&x| quant(x, scale, zp) as u8).collect();
-            let t = self.tensor(QTensor { name: format!("{v}#q"), dtype: DType::I8, shape, scale, zero_point: zp, data: Some(bytes) });
+            let t = self.tensor(QTensor {
+                name: format!("{v}#q"),
+                dtype: DType::I8,
+                shape,
+                scale,
+                zero_point: zp,
+                data: Some(bytes),
+            });
             self.have.insert((v.to_string(), want), t);
             return Ok(t);
         }
@@ -216,7 +287,10 @@ impl<'g> Lowerer<'g> {
             Layout::Nchw => Layout::Nhwc,
             Layout::Nhwc => Layout::Nchw,
         };
-        let src = *self.have.get(&(v.to_string(), from)).ok_or_else(|| anyhow!("internal: value '{v}' was not computed before use"))?;
+        let src = *self
+            .have
+            .get(&(v.to_string(), from))
+            .ok_or_else(|| anyhow!("internal: value '{v}' was not computed before use"))?;
         let logical = self.logical_shape(v);
         let qpv = (self.q.tensors[src].scale, self.q.tensors[src].zero_point);
         let mut l4 = vec![1usize; 4usize.saturating_sub(logical.len())];
@@ -234,15 +308,30 @@ impl<'g> Lowerer<'g> {
         if h * w == 1 || c == 1 || src_rank != 4 {
             if src_rank != 4 && h * w != 1 && c != 1 {
                 // lift to rank 4 first, then transpose
-                let lifted = self.tensor(QTensor { name: format!("{v}#4d"), shape: l4.clone(), ..self.q.tensors[src].clone() });
+                let lifted = self.tensor(QTensor {
+                    name: format!("{v}#4d"),
+                    shape: l4.clone(),
+                    ..self.q.tensors[src].clone()
+                });
                 self.op(OpCode::Reshape, vec![], vec![src], vec![lifted]);
-                let p = TransposeParams { rank: 4, perm: [perm[0], perm[1], perm[2], perm[3], 0, 0] };
-                self.op(OpCode::Transpose, p.encode().to_vec(), vec![lifted], vec![dst]);
+                let p = TransposeParams {
+                    rank: 4,
+                    perm: [perm[0], perm[1], perm[2], perm[3], 0, 0],
+                };
+                self.op(
+                    OpCode::Transpose,
+                    p.encode().to_vec(),
+                    vec![lifted],
+                    vec![dst],
+                );
             } else {
                 self.op(OpCode::Reshape, vec![], vec![src], vec![dst]);
             }
         } else {
-            let p = TransposeParams { rank: 4, perm: [perm[0], perm[1], perm[2], perm[3], 0, 0] };
+            let p = TransposeParams {
+                rank: 4,
+                perm: [perm[0], perm[1], perm[2], perm[3], 0, 0],
+            };
             self.op(OpCode::Transpose, p.encode().to_vec(), vec![src], vec![dst]);
         }
         Ok(dst)
@@ -434,18 +523,35 @@ impl<'g> Lowerer<'g> {
         if src.scale == qp.0 && src.zero_point == qp.1 {
             return t;
         }
-        let table = (-128i32..=127).map(|q| quant((q - src.zero_point) as f32 * src.scale, qp.0, qp.1) as u8).collect();
-        let y = self.tensor(QTensor { name: format!("{}#rq", src.name), scale: qp.0, zero_point: qp.1, ..src });
+        let table = (-128i32..=127)
+            .map(|q| quant((q - src.zero_point) as f32 * src.scale, qp.0, qp.1) as u8)
+            .collect();
+        let y = self.tensor(QTensor {
+            name: format!("{}#rq", src.name),
+            scale: qp.0,
+            zero_point: qp.1,
+            ..src
+        });
         self.op(OpCode::Lut, table, vec![t], vec![y]);
         y
     }
 
-    fn bias_and_requant(&self, bias: &[f32], ws: &[f32], sx: f64, sy: f64) -> Result<(Vec<i32>, Vec<i32>)> {
+    fn bias_and_requant(
+        &self,
+        bias: &[f32],
+        ws: &[f32],
+        sx: f64,
+        sy: f64,
+    ) -> Result<(Vec<i32>, Vec<i32>)> {
         let mut bq = Vec::new();
         let mut rq = Vec::new();
         for (b, &s) in bias.iter().zip(ws) {
             let sb = sx * s as f64;
-            bq.push((*b as f64 / sb).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32);
+            bq.push(
+                (*b as f64 / sb)
+                    .round()
+                    .clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+            );
             let (m, sh) = multiplier(sb / sy, "output")?;
             rq.push(m);
             rq.push(sh);
@@ -459,21 +565,35 @@ impl<'g> Lowerer<'g> {
 /// (softmax).
 fn assign_qparams(g: &Graph, ranges: &Ranges) -> Result<HashMap<String, (f32, i32)>> {
     let mut qp = HashMap::new();
-    let range = |v: &str| ranges.get(v).copied().ok_or_else(|| anyhow!("no calibration range for value '{v}'"));
+    let range = |v: &str| {
+        ranges
+            .get(v)
+            .copied()
+            .ok_or_else(|| anyhow!("no calibration range for value '{v}'"))
+    };
     for v in &g.inputs {
         let (lo, hi) = range(v)?;
         qp.insert(v.clone(), qparams(lo, hi));
     }
     for n in &g.nodes {
         let p = match &n.op {
-            Op::AvgPool { count_include_pad, pads, .. } if *count_include_pad || pads.iter().all(|&v| v == 0) => {
+            Op::AvgPool {
+                count_include_pad,
+                pads,
+                ..
+            } if *count_include_pad || pads.iter().all(|&v| v == 0) => {
                 let (lo, hi) = range(&n.output)?;
                 qparams(lo, hi)
             }
-            Op::MaxPool { .. } | Op::AvgPool { .. } | Op::Reshape | Op::Transpose(_) => qp
-                .get(&n.inputs[0])
-                .copied()
-                .ok_or_else(|| anyhow!("node '{}': input '{}' has no quantization", n.name, n.inputs[0]))?,
+            Op::MaxPool { .. } | Op::AvgPool { .. } | Op::Reshape | Op::Transpose(_) => {
+                qp.get(&n.inputs[0]).copied().ok_or_else(|| {
+                    anyhow!(
+                        "node '{}': input '{}' has no quantization",
+                        n.name,
+                        n.inputs[0]
+                    )
+                })?
+            }
             Op::Softmax => (softmax::OUTPUT_SCALE, softmax::OUTPUT_ZERO_POINT),
             Op::Concat(_) => {
                 let (mut lo, mut hi) = range(&n.output)?;
@@ -498,10 +618,22 @@ fn assign_qparams(g: &Graph, ranges: &Ranges) -> Result<HashMap<String, (f32, i3
 /// Lower the float graph to int8 ops.
 pub fn lower(g: &Graph, ranges: &Ranges) -> Result<QGraph> {
     let qp = assign_qparams(g, ranges)?;
-    let mut l = Lowerer { g, q: QGraph::default(), qp, have: HashMap::new() };
+    let mut l = Lowerer {
+        g,
+        q: QGraph::default(),
+        qp,
+        have: HashMap::new(),
+    };
     for v in &g.inputs {
         let shape = l.logical_shape(v);
-        let f = l.tensor(QTensor { name: v.clone(), dtype: DType::F32, shape: shape.clone(), scale: 1.0, zero_point: 0, data: None });
+        let f = l.tensor(QTensor {
+            name: v.clone(),
+            dtype: DType::F32,
+            shape: shape.clone(),
+            scale: 1.0,
+            zero_point: 0,
+            data: None,
+        });
         l.q.inputs.push(f);
         let p = l.qp[v];
         let qn = l.activation(v, Layout::Nchw, shape, p);
@@ -514,7 +646,14 @@ pub fn lower(g: &Graph, ranges: &Ranges) -> Result<QGraph> {
     for v in &g.outputs {
         let x = l.get(v, Layout::Nchw)?;
         let shape = l.logical_shape(v);
-        let f = l.tensor(QTensor { name: v.clone(), dtype: DType::F32, shape, scale: 1.0, zero_point: 0, data: None });
+        let f = l.tensor(QTensor {
+            name: v.clone(),
+            dtype: DType::F32,
+            shape,
+            scale: 1.0,
+            zero_point: 0,
+            data: None,
+        });
         l.op(OpCode::Dequantize, vec![], vec![x], vec![f]);
         l.q.outputs.push(f);
     }

@@ -37,7 +37,8 @@ fn align(n: usize) -> usize {
 pub fn plan(q: &QGraph, scratch: &[usize]) -> Plan {
     let n_ops = q.ops.len();
     let nt = q.tensors.len();
-    let size_of = |t: usize| q.tensors[t].shape.iter().product::<usize>() * q.tensors[t].dtype.size();
+    let size_of =
+        |t: usize| q.tensors[t].shape.iter().product::<usize>() * q.tensors[t].dtype.size();
     let mut first = vec![usize::MAX; nt];
     let mut last = vec![0usize; nt];
     for &t in &q.inputs {
@@ -59,16 +60,21 @@ pub fn plan(q: &QGraph, scratch: &[usize]) -> Plan {
     let mut buf_of: Vec<Option<usize>> = vec![None; nt];
     let mut bufs: Vec<Buffer> = Vec::new();
     let is_arena = |t: usize| q.tensors[t].data.is_none();
-    for t in 0..nt {
-        if is_arena(t) && first[t] == usize::MAX {
-            first[t] = 0; // never written: still give it bytes
+    for (t, f) in first.iter_mut().enumerate() {
+        if is_arena(t) && *f == usize::MAX {
+            *f = 0; // never written: still give it bytes
         }
     }
     let mut order: Vec<usize> = (0..nt).filter(|&t| is_arena(t)).collect();
     order.sort_by_key(|&t| first[t]);
     for t in order {
         let alias = q.ops.iter().enumerate().find(|(i, op)| {
-            op.opcode == OpCode::Reshape && op.outputs[0] == t && first[t] == *i && last[op.inputs[0]] == *i && is_arena(op.inputs[0]) && !q.inputs.contains(&op.inputs[0])
+            op.opcode == OpCode::Reshape
+                && op.outputs[0] == t
+                && first[t] == *i
+                && last[op.inputs[0]] == *i
+                && is_arena(op.inputs[0])
+                && !q.inputs.contains(&op.inputs[0])
         });
         if let Some((_, op)) = alias {
             if let Some(b) = buf_of[op.inputs[0]] {
@@ -78,12 +84,22 @@ pub fn plan(q: &QGraph, scratch: &[usize]) -> Plan {
                 continue;
             }
         }
-        bufs.push(Buffer { size: size_of(t), first: first[t], last: last[t], offset: 0 });
+        bufs.push(Buffer {
+            size: size_of(t),
+            first: first[t],
+            last: last[t],
+            offset: 0,
+        });
         buf_of[t] = Some(bufs.len() - 1);
     }
     let scratch_base = bufs.len();
     for (i, &s) in scratch.iter().enumerate() {
-        bufs.push(Buffer { size: s, first: i, last: i, offset: 0 });
+        bufs.push(Buffer {
+            size: s,
+            first: i,
+            last: i,
+            offset: 0,
+        });
     }
     let mut idx: Vec<usize> = (0..bufs.len()).filter(|&b| bufs[b].size > 0).collect();
     idx.sort_by(|&a, &b| bufs[b].size.cmp(&bufs[a].size).then(a.cmp(&b)));
@@ -109,12 +125,27 @@ pub fn plan(q: &QGraph, scratch: &[usize]) -> Plan {
     }
     let mut lower_bound = 0usize;
     for i in 0..=n_ops {
-        let live: usize = bufs.iter().filter(|b| b.first <= i && i <= b.last).map(|b| b.size).sum();
+        let live: usize = bufs
+            .iter()
+            .filter(|b| b.first <= i && i <= b.last)
+            .map(|b| b.size)
+            .sum();
         lower_bound = lower_bound.max(live);
     }
     Plan {
         offsets: (0..nt).map(|t| buf_of[t].map(|b| bufs[b].offset)).collect(),
-        scratch: (0..scratch.len()).map(|i| (if bufs[scratch_base + i].size > 0 { bufs[scratch_base + i].offset } else { 0 }, scratch[i])).collect(),
+        scratch: (0..scratch.len())
+            .map(|i| {
+                (
+                    if bufs[scratch_base + i].size > 0 {
+                        bufs[scratch_base + i].offset
+                    } else {
+                        0
+                    },
+                    scratch[i],
+                )
+            })
+            .collect(),
         arena_bytes: align(arena),
         lower_bound,
     }

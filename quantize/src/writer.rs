@@ -3,19 +3,31 @@
 use crate::lower::QGraph;
 use crate::plan::Plan;
 use anyhow::{bail, Result};
-use mote::format::{checksum, pad4, DATA_ALIGN, HEADER_LEN, MAGIC, MAX_RANK, NO_TENSOR, OP_RECORD_FIXED_LEN, VERSION};
+use mote::format::{
+    checksum, pad4, DATA_ALIGN, HEADER_LEN, MAGIC, MAX_RANK, NO_TENSOR, OP_RECORD_FIXED_LEN,
+    VERSION,
+};
 use mote::{TensorInfo, TensorKind};
 
 fn align_to(v: &mut Vec<u8>, a: usize) {
-    while v.len() % a != 0 {
+    while !v.len().is_multiple_of(a) {
         v.push(0);
     }
 }
 
+const _: () = assert!(
+    OP_RECORD_FIXED_LEN == 16,
+    "the writer emits 16-byte fixed op headers"
+);
+
 /// Encode the model.
 pub fn write(q: &QGraph, plan: &Plan) -> Result<Vec<u8>> {
     if q.tensors.len() >= NO_TENSOR as usize || q.ops.len() > u16::MAX as usize {
-        bail!("model too large: {} tensors, {} ops (the format allows 65534)", q.tensors.len(), q.ops.len());
+        bail!(
+            "model too large: {} tensors, {} ops (the format allows 65534)",
+            q.tensors.len(),
+            q.ops.len()
+        );
     }
     // names
     let mut names = Vec::new();
@@ -41,7 +53,11 @@ pub fn write(q: &QGraph, plan: &Plan) -> Result<Vec<u8>> {
     let mut tensors = Vec::new();
     for (i, t) in q.tensors.iter().enumerate() {
         if t.shape.len() > MAX_RANK {
-            bail!("tensor '{}' has rank {} (max {MAX_RANK})", t.name, t.shape.len());
+            bail!(
+                "tensor '{}' has rank {} (max {MAX_RANK})",
+                t.name,
+                t.shape.len()
+            );
         }
         let mut dims = [1u32; MAX_RANK];
         for (d, &s) in dims.iter_mut().zip(&t.shape) {
@@ -52,7 +68,17 @@ pub fn write(q: &QGraph, plan: &Plan) -> Result<Vec<u8>> {
             Some(_) => (TensorKind::Constant, data_offs[i]),
             None => (TensorKind::Arena, plan.offsets[i].unwrap_or(0) as u32),
         };
-        let info = TensorInfo { dtype: t.dtype, kind, rank: t.shape.len() as u8, dims, scale: t.scale, zero_point: t.zero_point, offset, byte_len, name_off: name_offs[i] };
+        let info = TensorInfo {
+            dtype: t.dtype,
+            kind,
+            rank: t.shape.len() as u8,
+            dims,
+            scale: t.scale,
+            zero_point: t.zero_point,
+            offset,
+            byte_len,
+            name_off: name_offs[i],
+        };
         tensors.extend(info.encode());
     }
     // ops
@@ -75,7 +101,6 @@ pub fn write(q: &QGraph, plan: &Plan) -> Result<Vec<u8>> {
         let start = ops.len();
         ops.extend(&op.params);
         ops.resize(start + pad4(op.params.len()), 0);
-        debug_assert!(OP_RECORD_FIXED_LEN == 16);
     }
     let mut io = Vec::new();
     for &t in q.inputs.iter().chain(&q.outputs) {

@@ -62,10 +62,14 @@ pub fn checksum(bytes: &[u8]) -> u32 {
 }
 
 pub(crate) fn rd_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 pub(crate) fn rd_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 pub(crate) fn rd_i32(b: &[u8], at: usize) -> Option<i32> {
     rd_u32(b, at).map(|v| v as i32)
@@ -205,7 +209,10 @@ impl<'a> Model<'a> {
     /// Parse and fully validate a model. Nothing is copied: the model borrows `bytes`.
     pub fn parse(bytes: &'a [u8]) -> Result<Model<'a>> {
         if bytes.len() < HEADER_LEN {
-            return Err(Error::Truncated { needed: HEADER_LEN, available: bytes.len() });
+            return Err(Error::Truncated {
+                needed: HEADER_LEN,
+                available: bytes.len(),
+            });
         }
         if bytes[0..4] != MAGIC {
             return Err(Error::BadMagic);
@@ -223,7 +230,10 @@ impl<'a> Model<'a> {
             return Err(Error::BadLayout("file length smaller than the header"));
         }
         if file_len > bytes.len() {
-            return Err(Error::Truncated { needed: file_len, available: bytes.len() });
+            return Err(Error::Truncated {
+                needed: file_len,
+                available: bytes.len(),
+            });
         }
         let bytes = &bytes[..file_len];
         let stored = h(12);
@@ -250,19 +260,29 @@ impl<'a> Model<'a> {
             n_inputs,
             n_outputs,
             arena_bytes: h(24),
-            tensors_off: section(file_len, h(28), n_tensors as usize * TENSOR_RECORD_LEN, "tensor table")?,
+            tensors_off: section(
+                file_len,
+                h(28),
+                n_tensors as usize * TENSOR_RECORD_LEN,
+                "tensor table",
+            )?,
             ops_off: section(file_len, h(32), ops_len, "op list")?,
             ops_len,
-            io_off: section(file_len, h(40), 2 * (n_inputs as usize + n_outputs as usize), "input/output list")?,
+            io_off: section(
+                file_len,
+                h(40),
+                2 * (n_inputs as usize + n_outputs as usize),
+                "input/output list",
+            )?,
             data_off: section(file_len, h(44), data_len, "constant data")?,
             data_len,
             names_off: section(file_len, h(52), names_len, "names")?,
             names_len,
         };
-        if header.data_off % DATA_ALIGN != 0 {
+        if !header.data_off.is_multiple_of(DATA_ALIGN) {
             return Err(Error::BadLayout("constant data is not 16-byte aligned"));
         }
-        if header.tensors_off % 4 != 0 || header.ops_off % 4 != 0 {
+        if !header.tensors_off.is_multiple_of(4) || !header.ops_off.is_multiple_of(4) {
             return Err(Error::BadLayout("tables are not 4-byte aligned"));
         }
         let model = Model { bytes, header };
@@ -275,12 +295,25 @@ impl<'a> Model<'a> {
             self.validate_tensor(t)?;
         }
         for (i, what) in [(0, "input"), (1, "output")] {
-            let n = if i == 0 { self.num_inputs() } else { self.num_outputs() };
+            let n = if i == 0 {
+                self.num_inputs()
+            } else {
+                self.num_outputs()
+            };
             for k in 0..n {
-                let t = if i == 0 { self.input_index(k) } else { self.output_index(k) };
-                let info = self.tensor(t).map_err(|_| Error::BadLayout("graph input/output names a missing tensor"))?;
+                let t = if i == 0 {
+                    self.input_index(k)
+                } else {
+                    self.output_index(k)
+                };
+                let info = self
+                    .tensor(t)
+                    .map_err(|_| Error::BadLayout("graph input/output names a missing tensor"))?;
                 if info.kind != TensorKind::Arena {
-                    return Err(Error::BadTensor { tensor: t, reason: what_kind(what) });
+                    return Err(Error::BadTensor {
+                        tensor: t,
+                        reason: what_kind(what),
+                    });
                 }
             }
         }
@@ -294,7 +327,9 @@ impl<'a> Model<'a> {
         }
         consumed += it.pos;
         if count != self.header.n_ops as usize || consumed != self.header.ops_len {
-            return Err(Error::BadLayout("op list length does not match its records"));
+            return Err(Error::BadLayout(
+                "op list length does not match its records",
+            ));
         }
         Ok(())
     }
@@ -316,7 +351,7 @@ impl<'a> Model<'a> {
                 if end > self.header.data_len as u64 {
                     return Err(bad("lies outside the constant data"));
                 }
-                if info.offset as usize % DATA_ALIGN != 0 {
+                if !(info.offset as usize).is_multiple_of(DATA_ALIGN) {
                     return Err(bad("constant data is not 16-byte aligned"));
                 }
             }
@@ -334,18 +369,26 @@ impl<'a> Model<'a> {
     }
 
     fn validate_op(&self, op: &OpRecord<'_>) -> Result<()> {
-        let bad = |reason| Error::BadOp { op: op.index, reason };
+        let bad = |reason| Error::BadOp {
+            op: op.index,
+            reason,
+        };
         let mut ins: [Option<TensorInfo>; MAX_OP_INPUTS] = [None; MAX_OP_INPUTS];
         let mut outs: [TensorInfo; MAX_OP_OUTPUTS] = [TensorInfo::EMPTY; MAX_OP_OUTPUTS];
         for (i, slot) in ins.iter_mut().enumerate().take(op.num_inputs()) {
             let t = op.input(i);
             if t != NO_TENSOR {
-                *slot = Some(self.tensor(t).map_err(|_| bad("input names a missing tensor"))?);
+                *slot = Some(
+                    self.tensor(t)
+                        .map_err(|_| bad("input names a missing tensor"))?,
+                );
             }
         }
         for (i, slot) in outs.iter_mut().enumerate().take(op.num_outputs()) {
             let t = op.output(i);
-            let info = self.tensor(t).map_err(|_| bad("output names a missing tensor"))?;
+            let info = self
+                .tensor(t)
+                .map_err(|_| bad("output names a missing tensor"))?;
             if info.kind != TensorKind::Arena {
                 return Err(bad("output is not an arena tensor"));
             }
@@ -374,7 +417,10 @@ impl<'a> Model<'a> {
                 return Err(bad("output overlaps scratch"));
             }
             for i in ins.iter().flatten() {
-                if i.kind == TensorKind::Arena && overlaps(ro, range(i)) && !(alias_ok && ro == range(i)) {
+                if i.kind == TensorKind::Arena
+                    && overlaps(ro, range(i))
+                    && !(alias_ok && ro == range(i))
+                {
                     return Err(bad("output overlaps an input"));
                 }
             }
@@ -384,7 +430,17 @@ impl<'a> Model<'a> {
                 return Err(bad("scratch overlaps an input"));
             }
         }
-        ops::validate(op, &ops::OpShapes { inputs: ins, outputs: outs, scratch_len: s_len as usize, model: self, opcode_is_avg: op.opcode == OpCode::AvgPool }).map_err(bad)
+        ops::validate(
+            op,
+            &ops::OpShapes {
+                inputs: ins,
+                outputs: outs,
+                scratch_len: s_len as usize,
+                model: self,
+                opcode_is_avg: op.opcode == OpCode::AvgPool,
+            },
+        )
+        .map_err(bad)
     }
 
     /// Arena bytes the memory plan needs.
@@ -430,7 +486,10 @@ impl<'a> Model<'a> {
             return Err(Error::BadArgument("tensor index out of range"));
         }
         let at = self.header.tensors_off + t as usize * TENSOR_RECORD_LEN;
-        let rec = self.bytes.get(at..at + TENSOR_RECORD_LEN).ok_or(Error::BadLayout("tensor table"))?;
+        let rec = self
+            .bytes
+            .get(at..at + TENSOR_RECORD_LEN)
+            .ok_or(Error::BadLayout("tensor table"))?;
         TensorInfo::decode(rec).map_err(|reason| Error::BadTensor { tensor: t, reason })
     }
 
@@ -454,7 +513,9 @@ impl<'a> Model<'a> {
     }
 
     fn name_at(&self, off: u32) -> Option<&'a str> {
-        let names = self.bytes.get(self.header.names_off..self.header.names_off + self.header.names_len)?;
+        let names = self
+            .bytes
+            .get(self.header.names_off..self.header.names_off + self.header.names_len)?;
         let len = rd_u16(names, off as usize)? as usize;
         let start = off as usize + 2;
         core::str::from_utf8(names.get(start..start + len)?).ok()
@@ -466,13 +527,20 @@ impl<'a> Model<'a> {
             return &[];
         }
         let start = self.header.data_off + info.offset as usize;
-        self.bytes.get(start..start + info.byte_len as usize).unwrap_or(&[])
+        self.bytes
+            .get(start..start + info.byte_len as usize)
+            .unwrap_or(&[])
     }
 
     /// Iterate the op records in execution order.
     pub fn ops(&self) -> OpIter<'a> {
         let section = &self.bytes[self.header.ops_off..self.header.ops_off + self.header.ops_len];
-        OpIter { section, pos: 0, index: 0, remaining: self.header.n_ops }
+        OpIter {
+            section,
+            pos: 0,
+            index: 0,
+            remaining: self.header.n_ops,
+        }
     }
 }
 

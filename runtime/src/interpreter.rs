@@ -15,7 +15,10 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// Bind a validated model to an arena of at least [`Model::arena_bytes`] bytes.
     pub fn new(model: Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
         if arena.len() < model.arena_bytes() {
-            return Err(Error::ArenaTooSmall { needed: model.arena_bytes(), available: arena.len() });
+            return Err(Error::ArenaTooSmall {
+                needed: model.arena_bytes(),
+                available: arena.len(),
+            });
         }
         Ok(Interpreter { model, arena })
     }
@@ -65,7 +68,9 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             return Err(Error::BadArgument("input is not f32"));
         }
         if info.num_elements() != data.len() {
-            return Err(Error::BadArgument("input element count does not match the model"));
+            return Err(Error::BadArgument(
+                "input element count does not match the model",
+            ));
         }
         let dst = self.input_bytes_mut(i)?;
         for (d, v) in dst.chunks_exact_mut(4).zip(data) {
@@ -81,7 +86,9 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             return Err(Error::BadArgument("output is not f32"));
         }
         if info.num_elements() != out.len() {
-            return Err(Error::BadArgument("output buffer length does not match the model"));
+            return Err(Error::BadArgument(
+                "output buffer length does not match the model",
+            ));
         }
         for (o, b) in out.iter_mut().zip(self.output_bytes(i)?.chunks_exact(4)) {
             *o = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
@@ -96,13 +103,19 @@ impl<'m, 'a> Interpreter<'m, 'a> {
 
     /// Run the whole graph, calling `observe(op, output_info, output_bytes)` after each op for
     /// each of its outputs (for per-layer accuracy reports and debugging).
-    pub fn invoke_observed(&mut self, mut observe: impl FnMut(&OpRecord<'_>, &TensorInfo, &[u8])) -> Result<()> {
+    pub fn invoke_observed(
+        &mut self,
+        mut observe: impl FnMut(&OpRecord<'_>, &TensorInfo, &[u8]),
+    ) -> Result<()> {
         let model = self.model;
         let arena_ptr = self.arena.as_mut_ptr();
         let arena_len = self.arena.len();
         for op in model.ops() {
             let op = op?;
-            let empty = TensorRef { info: TensorInfo::EMPTY, data: &[] };
+            let empty = TensorRef {
+                info: TensorInfo::EMPTY,
+                data: &[],
+            };
             let mut ins = [empty; MAX_OP_INPUTS];
             let n_in = op.num_inputs();
             let n_out = op.num_outputs();
@@ -118,7 +131,10 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                     TensorKind::Arena => {
                         let r = self.arena_range(&info);
                         if r.end > arena_len {
-                            return Err(Error::BadOp { op: op.index, reason: "tensor outside the arena" });
+                            return Err(Error::BadOp {
+                                op: op.index,
+                                reason: "tensor outside the arena",
+                            });
                         }
                         // SAFETY: in bounds (checked above); validation guarantees this op's
                         // outputs and scratch never overlap its arena inputs, so these shared
@@ -132,16 +148,26 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             for (k, slot) in out_infos.iter_mut().enumerate().take(n_out) {
                 *slot = model.tensor(op.output(k))?;
                 if self.arena_range(slot).end > arena_len {
-                    return Err(Error::BadOp { op: op.index, reason: "tensor outside the arena" });
+                    return Err(Error::BadOp {
+                        op: op.index,
+                        reason: "tensor outside the arena",
+                    });
                 }
             }
-            if op.opcode == OpCode::Reshape && n_in == 1 && ins[0].info.kind == TensorKind::Arena && ins[0].info.offset == out_infos[0].offset {
+            if op.opcode == OpCode::Reshape
+                && n_in == 1
+                && ins[0].info.kind == TensorKind::Arena
+                && ins[0].info.offset == out_infos[0].offset
+            {
                 skip = true; // planned in place: the bytes are already where the output lives
             }
             if !skip {
                 let (s_off, s_len) = (op.scratch.0 as usize, op.scratch.1 as usize);
                 if s_off + s_len > arena_len {
-                    return Err(Error::BadOp { op: op.index, reason: "scratch outside the arena" });
+                    return Err(Error::BadOp {
+                        op: op.index,
+                        reason: "scratch outside the arena",
+                    });
                 }
                 // SAFETY: validation guarantees outputs and scratch are pairwise disjoint and
                 // disjoint from every arena input of this op; all are in bounds (checked above).
@@ -149,9 +175,13 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                     let info = out_infos[k];
                     let len = if k < n_out { info.byte_len as usize } else { 0 };
                     let start = if k < n_out { info.offset as usize } else { 0 };
-                    TensorMut { info, data: unsafe { core::slice::from_raw_parts_mut(arena_ptr.add(start), len) } }
+                    TensorMut {
+                        info,
+                        data: unsafe { core::slice::from_raw_parts_mut(arena_ptr.add(start), len) },
+                    }
                 });
-                let scratch = unsafe { core::slice::from_raw_parts_mut(arena_ptr.add(s_off), s_len) };
+                let scratch =
+                    unsafe { core::slice::from_raw_parts_mut(arena_ptr.add(s_off), s_len) };
                 ops::eval(&op, &ins[..n_in], &mut outs[..n_out], scratch)?;
             }
             for info in &out_infos[..n_out] {

@@ -46,7 +46,10 @@ impl ModelBuffer {
             b[..c.len()].copy_from_slice(c);
             *w = u128::from_ne_bytes(b);
         }
-        ModelBuffer { words, len: bytes.len() }
+        ModelBuffer {
+            words,
+            len: bytes.len(),
+        }
     }
 
     /// Read a model file.

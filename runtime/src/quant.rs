@@ -62,7 +62,14 @@ pub fn requantize(acc: i32, multiplier: i32, shift: i32) -> i32 {
 
 /// Requantize, add the output zero point and clamp to `[min, max]` (the fused activation).
 #[inline(always)]
-pub fn requantize_to_i8(acc: i32, multiplier: i32, shift: i32, zero_point: i32, min: i8, max: i8) -> i8 {
+pub fn requantize_to_i8(
+    acc: i32,
+    multiplier: i32,
+    shift: i32,
+    zero_point: i32,
+    min: i8,
+    max: i8,
+) -> i8 {
     let v = requantize(acc, multiplier, shift).saturating_add(zero_point);
     v.clamp(min as i32, max as i32) as i8
 }
@@ -89,7 +96,7 @@ pub fn quantize_multiplier(real: f64) -> Option<(i32, i32)> {
         q *= 2.0;
         e -= 1;
     }
-    let mut m = round_half_away_f64(q * 2147483648.0) as i64;
+    let mut m = round_half_away_f64(q * 2147483648.0);
     if m == 1i64 << 31 {
         m /= 2;
         e += 1;
@@ -196,7 +203,20 @@ mod tests {
 
     #[test]
     fn multiplier_round_trips_across_scales() {
-        for &real in &[1e-12, 3.3e-10, 1e-6, 0.0003, 0.25, 0.5, 0.7, 0.999999999, 1.0, 3.0, 1234.5, 1e9] {
+        for &real in &[
+            1e-12,
+            3.3e-10,
+            1e-6,
+            0.0003,
+            0.25,
+            0.5,
+            0.7,
+            0.999999999,
+            1.0,
+            3.0,
+            1234.5,
+            1e9,
+        ] {
             let (m, s) = quantize_multiplier(real).unwrap();
             let back = multiplier_to_real(m, s);
             let rel = ((back - real) / real).abs();
@@ -223,13 +243,18 @@ mod tests {
         };
         for _ in 0..20000 {
             let acc = (next() as i32) >> (next() % 24);
-            let real = (next() % 1_000_000) as f64 / 1_000_000.0 * [1e-4, 1e-2, 1.0, 10.0][(next() % 4) as usize] + 1e-9;
+            let real = (next() % 1_000_000) as f64 / 1_000_000.0
+                * [1e-4, 1e-2, 1.0, 10.0][(next() % 4) as usize]
+                + 1e-9;
             let (m, s) = quantize_multiplier(real).unwrap();
             let exact = acc as f64 * multiplier_to_real(m, s);
             let got = requantize(acc, m, s) as f64;
             let shifted = acc as f64 * pow2(s.max(0));
             if shifted.abs() < 2.1e9 {
-                assert!((got - exact).abs() <= 1.0, "acc {acc} real {real}: {got} vs {exact}");
+                assert!(
+                    (got - exact).abs() <= 1.0,
+                    "acc {acc} real {real}: {got} vs {exact}"
+                );
             }
         }
     }

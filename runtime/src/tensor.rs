@@ -108,7 +108,8 @@ impl TensorInfo {
         if rec.len() < TENSOR_RECORD_LEN {
             return Err("record truncated");
         }
-        let u32_at = |at: usize| u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]);
+        let u32_at =
+            |at: usize| u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]);
         let dtype = DType::from_u8(rec[0]).ok_or("unknown dtype")?;
         let kind = match rec[1] {
             0 => TensorKind::Arena,

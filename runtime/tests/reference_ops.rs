@@ -44,7 +44,17 @@ fn info(dtype: DType, shape: &[usize], scale: f32, zp: i32) -> TensorInfo {
         *d = s as u32;
     }
     let n: usize = shape.iter().product();
-    TensorInfo { dtype, kind: TensorKind::Arena, rank: shape.len() as u8, dims, scale, zero_point: zp, offset: 0, byte_len: (n * dtype.size()) as u32, name_off: NO_NAME }
+    TensorInfo {
+        dtype,
+        kind: TensorKind::Arena,
+        rank: shape.len() as u8,
+        dims,
+        scale,
+        zero_point: zp,
+        offset: 0,
+        byte_len: (n * dtype.size()) as u32,
+        name_off: NO_NAME,
+    }
 }
 
 fn i8s(v: &[i8]) -> Vec<u8> {
@@ -92,8 +102,8 @@ proptest! {
         let ws: Vec<f32> = (0..co).map(|_| rng.unit() as f32 * 0.049 + 0.001).collect();
         let bias: Vec<i32> = (0..co).map(|_| rng.int(-5000, 4999) as i32).collect();
         let mut rq = Vec::new();
-        for o in 0..co {
-            let (m, s) = quantize_multiplier(sx as f64 * ws[o] as f64 / sy as f64).unwrap();
+        for w_scale in &ws {
+            let (m, s) = quantize_multiplier(sx as f64 * *w_scale as f64 / sy as f64).unwrap();
             rq.extend([m, s]);
         }
         let act_min = if relu { zy.max(-128) as i8 } else { -128 };
@@ -302,9 +312,27 @@ fn quantize_dequantize_round_trip_within_half_step() {
     let (scale, zp) = (0.02f32, 7);
     let xb: Vec<u8> = xs.iter().flat_map(|v| v.to_ne_bytes()).collect();
     let mut q = vec![0u8; xs.len()];
-    mote::ops::quantize::eval(&[TensorRef { info: info(DType::F32, &[xs.len()], 1.0, 0), data: &xb }], &mut [TensorMut { info: info(DType::I8, &[xs.len()], scale, zp), data: &mut q }]);
+    mote::ops::quantize::eval(
+        &[TensorRef {
+            info: info(DType::F32, &[xs.len()], 1.0, 0),
+            data: &xb,
+        }],
+        &mut [TensorMut {
+            info: info(DType::I8, &[xs.len()], scale, zp),
+            data: &mut q,
+        }],
+    );
     let mut back = vec![0u8; 4 * xs.len()];
-    mote::ops::dequantize::eval(&[TensorRef { info: info(DType::I8, &[xs.len()], scale, zp), data: &q }], &mut [TensorMut { info: info(DType::F32, &[xs.len()], 1.0, 0), data: &mut back }]);
+    mote::ops::dequantize::eval(
+        &[TensorRef {
+            info: info(DType::I8, &[xs.len()], scale, zp),
+            data: &q,
+        }],
+        &mut [TensorMut {
+            info: info(DType::F32, &[xs.len()], 1.0, 0),
+            data: &mut back,
+        }],
+    );
     for (i, &x) in xs.iter().enumerate() {
         let y = f32::from_ne_bytes(back[4 * i..4 * i + 4].try_into().unwrap());
         let lo = (-128 - zp) as f32 * scale;

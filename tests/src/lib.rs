@@ -3,7 +3,11 @@
 
 use prost::Message;
 use std::path::{Path, PathBuf};
-use tract_onnx::pb::{attribute_proto::AttributeType, tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto};
+use tract_onnx::pb::{
+    attribute_proto::AttributeType, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
+    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
 
 /// An attribute value.
 pub enum Attr {
@@ -28,7 +32,13 @@ fn value_info(name: &str, shape: &[i64]) -> ValueInfoProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
                 elem_type: 1,
                 shape: Some(TensorShapeProto {
-                    dim: shape.iter().map(|&d| tensor_shape_proto::Dimension { value: Some(tensor_shape_proto::dimension::Value::DimValue(d)), ..Default::default() }).collect(),
+                    dim: shape
+                        .iter()
+                        .map(|&d| tensor_shape_proto::Dimension {
+                            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
                 }),
             })),
             ..Default::default()
@@ -40,7 +50,13 @@ fn value_info(name: &str, shape: &[i64]) -> ValueInfoProto {
 impl OnnxBuilder {
     /// A new graph at the given opset.
     pub fn new(opset: i64) -> Self {
-        OnnxBuilder { graph: GraphProto { name: "test".into(), ..Default::default() }, opset }
+        OnnxBuilder {
+            graph: GraphProto {
+                name: "test".into(),
+                ..Default::default()
+            },
+            opset,
+        }
     }
     /// Add a float input.
     pub fn input(&mut self, name: &str, shape: &[i64]) -> &mut Self {
@@ -54,33 +70,76 @@ impl OnnxBuilder {
     }
     /// Add a float initializer.
     pub fn init(&mut self, name: &str, shape: &[i64], data: Vec<f32>) -> &mut Self {
-        self.graph.initializer.push(TensorProto { name: name.into(), dims: shape.to_vec(), data_type: 1, float_data: data, ..Default::default() });
+        self.graph.initializer.push(TensorProto {
+            name: name.into(),
+            dims: shape.to_vec(),
+            data_type: 1,
+            float_data: data,
+            ..Default::default()
+        });
         self
     }
     /// Add an int64 initializer (shapes).
     pub fn init_i64(&mut self, name: &str, data: Vec<i64>) -> &mut Self {
-        self.graph.initializer.push(TensorProto { name: name.into(), dims: vec![data.len() as i64], data_type: 7, int64_data: data, ..Default::default() });
+        self.graph.initializer.push(TensorProto {
+            name: name.into(),
+            dims: vec![data.len() as i64],
+            data_type: 7,
+            int64_data: data,
+            ..Default::default()
+        });
         self
     }
     /// Add a node.
-    pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, Attr)>) -> &mut Self {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+    ) -> &mut Self {
         let attribute = attrs
             .into_iter()
             .map(|(n, a)| match a {
-                Attr::Int(i) => AttributeProto { name: n.into(), r#type: AttributeType::Int as i32, i, ..Default::default() },
-                Attr::Ints(ints) => AttributeProto { name: n.into(), r#type: AttributeType::Ints as i32, ints, ..Default::default() },
-                Attr::Float(f) => AttributeProto { name: n.into(), r#type: AttributeType::Float as i32, f, ..Default::default() },
+                Attr::Int(i) => AttributeProto {
+                    name: n.into(),
+                    r#type: AttributeType::Int as i32,
+                    i,
+                    ..Default::default()
+                },
+                Attr::Ints(ints) => AttributeProto {
+                    name: n.into(),
+                    r#type: AttributeType::Ints as i32,
+                    ints,
+                    ..Default::default()
+                },
+                Attr::Float(f) => AttributeProto {
+                    name: n.into(),
+                    r#type: AttributeType::Float as i32,
+                    f,
+                    ..Default::default()
+                },
             })
             .collect();
         let name = format!("{}_{}", op.to_lowercase(), self.graph.node.len());
-        self.graph.node.push(NodeProto { op_type: op.into(), name, input: inputs.iter().map(|s| s.to_string()).collect(), output: outputs.iter().map(|s| s.to_string()).collect(), attribute, ..Default::default() });
+        self.graph.node.push(NodeProto {
+            op_type: op.into(),
+            name,
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            attribute,
+            ..Default::default()
+        });
         self
     }
     /// Serialise.
     pub fn bytes(&self) -> Vec<u8> {
         ModelProto {
             ir_version: 7,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: self.opset,
+            }],
             graph: Some(self.graph.clone()),
             ..Default::default()
         }
@@ -112,44 +171,121 @@ pub fn noise(seed: u64, n: usize) -> Vec<f32> {
 pub fn tiny_cnn() -> OnnxBuilder {
     let mut b = OnnxBuilder::new(13);
     b.input("x", &[1, 3, 12, 12]).output("prob", &[1, 5]);
-    b.init("w1", &[8, 3, 3, 3], noise(1, 8 * 27).iter().map(|v| v * 0.5).collect()).init("b1", &[8], noise(2, 8));
-    b.init("bn_s", &[8], noise(3, 8).iter().map(|v| 1.0 + 0.3 * v).collect()).init("bn_b", &[8], noise(4, 8));
-    b.init("bn_m", &[8], noise(5, 8).iter().map(|v| 0.2 * v).collect()).init("bn_v", &[8], noise(6, 8).iter().map(|v| 1.0 + 0.5 * v.abs()).collect());
-    b.init("three", &[], vec![3.0]).init("zero", &[], vec![0.0]).init("six", &[], vec![6.0]);
-    b.init("wd", &[8, 1, 3, 3], noise(7, 72)).init("bd", &[8], noise(8, 8));
-    b.init("wse1", &[4, 8, 1, 1], noise(9, 32)).init("bse1", &[4], noise(10, 4));
-    b.init("wse2", &[8, 4, 1, 1], noise(11, 32)).init("bse2", &[8], noise(12, 8));
-    b.init("wp", &[8, 8, 1, 1], noise(13, 64).iter().map(|v| v * 0.4).collect());
-    b.init("wfc", &[16 * 3 * 3, 5], noise(14, 144 * 5).iter().map(|v| v * 0.2).collect()).init("bfc", &[5], noise(15, 5));
+    b.init(
+        "w1",
+        &[8, 3, 3, 3],
+        noise(1, 8 * 27).iter().map(|v| v * 0.5).collect(),
+    )
+    .init("b1", &[8], noise(2, 8));
+    b.init(
+        "bn_s",
+        &[8],
+        noise(3, 8).iter().map(|v| 1.0 + 0.3 * v).collect(),
+    )
+    .init("bn_b", &[8], noise(4, 8));
+    b.init("bn_m", &[8], noise(5, 8).iter().map(|v| 0.2 * v).collect())
+        .init(
+            "bn_v",
+            &[8],
+            noise(6, 8).iter().map(|v| 1.0 + 0.5 * v.abs()).collect(),
+        );
+    b.init("three", &[], vec![3.0])
+        .init("zero", &[], vec![0.0])
+        .init("six", &[], vec![6.0]);
+    b.init("wd", &[8, 1, 3, 3], noise(7, 72))
+        .init("bd", &[8], noise(8, 8));
+    b.init("wse1", &[4, 8, 1, 1], noise(9, 32))
+        .init("bse1", &[4], noise(10, 4));
+    b.init("wse2", &[8, 4, 1, 1], noise(11, 32))
+        .init("bse2", &[8], noise(12, 8));
+    b.init(
+        "wp",
+        &[8, 8, 1, 1],
+        noise(13, 64).iter().map(|v| v * 0.4).collect(),
+    );
+    b.init(
+        "wfc",
+        &[16 * 3 * 3, 5],
+        noise(14, 144 * 5).iter().map(|v| v * 0.2).collect(),
+    )
+    .init("bfc", &[5], noise(15, 5));
     b.init_i64("flat", vec![1, 144]);
-    b.node("Conv", &["x", "w1", "b1"], &["c1"], vec![("pads", Attr::Ints(vec![1, 1, 1, 1])), ("kernel_shape", Attr::Ints(vec![3, 3]))]);
-    b.node("BatchNormalization", &["c1", "bn_s", "bn_b", "bn_m", "bn_v"], &["bn"], vec![("epsilon", Attr::Float(1e-5))]);
+    b.node(
+        "Conv",
+        &["x", "w1", "b1"],
+        &["c1"],
+        vec![
+            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ("kernel_shape", Attr::Ints(vec![3, 3])),
+        ],
+    );
+    b.node(
+        "BatchNormalization",
+        &["c1", "bn_s", "bn_b", "bn_m", "bn_v"],
+        &["bn"],
+        vec![("epsilon", Attr::Float(1e-5))],
+    );
     b.node("Add", &["bn", "three"], &["hs_a"], vec![]);
     b.node("Clip", &["hs_a", "zero", "six"], &["hs_c"], vec![]);
     b.node("Mul", &["bn", "hs_c"], &["hs_m"], vec![]);
     b.node("Div", &["hs_m", "six"], &["hs"], vec![]);
-    b.node("Conv", &["hs", "wd", "bd"], &["dw"], vec![("group", Attr::Int(8)), ("strides", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    b.node(
+        "Conv",
+        &["hs", "wd", "bd"],
+        &["dw"],
+        vec![
+            ("group", Attr::Int(8)),
+            ("strides", Attr::Ints(vec![2, 2])),
+            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+        ],
+    );
     b.node("Relu", &["dw"], &["dwr"], vec![]);
     b.node("GlobalAveragePool", &["dwr"], &["gap"], vec![]);
     b.node("Conv", &["gap", "wse1", "bse1"], &["se1"], vec![]);
     b.node("Relu", &["se1"], &["se1r"], vec![]);
     b.node("Conv", &["se1r", "wse2", "bse2"], &["se2"], vec![]);
-    b.node("HardSigmoid", &["se2"], &["se2h"], vec![("alpha", Attr::Float(0.2)), ("beta", Attr::Float(0.5))]);
+    b.node(
+        "HardSigmoid",
+        &["se2"],
+        &["se2h"],
+        vec![("alpha", Attr::Float(0.2)), ("beta", Attr::Float(0.5))],
+    );
     b.node("Mul", &["dwr", "se2h"], &["se"], vec![]);
     b.node("Conv", &["se", "wp"], &["proj"], vec![]);
     b.node("Add", &["proj", "dwr"], &["res"], vec![]);
-    b.node("MaxPool", &["res"], &["mp"], vec![("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))]);
+    b.node(
+        "MaxPool",
+        &["res"],
+        &["mp"],
+        vec![
+            ("kernel_shape", Attr::Ints(vec![2, 2])),
+            ("strides", Attr::Ints(vec![2, 2])),
+        ],
+    );
     b.node("Sigmoid", &["mp"], &["sg"], vec![]);
-    b.node("Concat", &["mp", "sg"], &["cat"], vec![("axis", Attr::Int(1))]);
+    b.node(
+        "Concat",
+        &["mp", "sg"],
+        &["cat"],
+        vec![("axis", Attr::Int(1))],
+    );
     b.node("Reshape", &["cat", "flat"], &["fl"], vec![]);
     b.node("Gemm", &["fl", "wfc", "bfc"], &["logits"], vec![]);
-    b.node("Softmax", &["logits"], &["prob"], vec![("axis", Attr::Int(1))]);
+    b.node(
+        "Softmax",
+        &["logits"],
+        &["prob"],
+        vec![("axis", Attr::Int(1))],
+    );
     b
 }
 
 /// Where `models/fetch` and `tools/make_data.py` put things.
 pub fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models").join("cache")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("cache")
 }
 
 /// A fetched file, or a panic telling the user how to fetch it.

@@ -13,13 +13,31 @@ fn model_bytes() -> Vec<u8> {
     let onnx = dir.join("tiny.onnx");
     tiny_cnn().save(&onnx);
     let calib = dir.join("calib.npz");
-    write_npz(&calib, &[NamedArray { name: "x".into(), shape: vec![8, 1, 3, 12, 12], data: noise(5, 8 * 432) }]).unwrap();
-    quantize_file(&onnx, &Options { calib: Some(calib), ..Options::default() }).unwrap().bytes
+    write_npz(
+        &calib,
+        &[NamedArray {
+            name: "x".into(),
+            shape: vec![8, 1, 3, 12, 12],
+            data: noise(5, 8 * 432),
+        }],
+    )
+    .unwrap();
+    quantize_file(
+        &onnx,
+        &Options {
+            calib: Some(calib),
+            ..Options::default()
+        },
+    )
+    .unwrap()
+    .bytes
 }
 
 fn fix_crc(b: &mut [u8]) {
     if b.len() >= 64 {
-        let len = (u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize).min(b.len()).max(16);
+        let len = (u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize)
+            .min(b.len())
+            .max(16);
         let c = checksum(&b[16..len]);
         b[12..16].copy_from_slice(&c.to_le_bytes());
     }
@@ -27,12 +45,16 @@ fn fix_crc(b: &mut [u8]) {
 
 /// Parse and, when it validates, run: must return, never panic.
 fn exercise(bytes: &[u8]) -> bool {
-    let Ok(model) = Model::parse(bytes) else { return false };
+    let Ok(model) = Model::parse(bytes) else {
+        return false;
+    };
     if model.arena_bytes() > 64 << 20 {
         return true; // a valid but huge plan: allocating it proves nothing
     }
     let mut arena = vec![0u8; model.arena_bytes()];
-    let Ok(mut it) = Interpreter::new(model, &mut arena) else { return true };
+    let Ok(mut it) = Interpreter::new(model, &mut arena) else {
+        return true;
+    };
     for i in 0..model.num_inputs() {
         let n = it.input_info(i).map(|t| t.num_elements()).unwrap_or(0);
         let _ = it.set_input_f32(i, &noise(i as u64, n));
@@ -71,7 +93,10 @@ fn bit_flips_are_caught_by_the_checksum() {
         let mut c = b.clone();
         let pos = 16 + (rng.next() as usize) % (c.len() - 16);
         c[pos] ^= 1 << (rng.next() % 8);
-        assert!(matches!(Model::parse(&c), Err(Error::ChecksumMismatch { .. })));
+        assert!(matches!(
+            Model::parse(&c),
+            Err(Error::ChecksumMismatch { .. })
+        ));
     }
 }
 
@@ -85,7 +110,11 @@ fn corruption_behind_a_valid_checksum_never_panics() {
         let flips = 1 + (rng.next() % 4) as usize;
         for _ in 0..flips {
             // bias towards the header, tensor table and op list, where the structure lives
-            let span = if round % 2 == 0 { c.len().min(2048) } else { c.len() };
+            let span = if round % 2 == 0 {
+                c.len().min(2048)
+            } else {
+                c.len()
+            };
             let pos = (rng.next() as usize) % span;
             c[pos] = match rng.next() % 4 {
                 0 => c[pos] ^ (1 << (rng.next() % 8)),
@@ -101,7 +130,10 @@ fn corruption_behind_a_valid_checksum_never_panics() {
             rejected += 1;
         }
     }
-    assert!(rejected > 1000, "validators should reject most corruptions ({parsed} parsed, {rejected} rejected)");
+    assert!(
+        rejected > 1000,
+        "validators should reject most corruptions ({parsed} parsed, {rejected} rejected)"
+    );
 }
 
 #[test]
@@ -110,18 +142,36 @@ fn small_arenas_and_wrong_tensors_are_rejected() {
     let model = Model::parse(&b).unwrap();
     let need = model.arena_bytes();
     let mut small = vec![0u8; need - 1];
-    assert_eq!(Interpreter::new(model, &mut small).err(), Some(Error::ArenaTooSmall { needed: need, available: need - 1 }));
+    assert_eq!(
+        Interpreter::new(model, &mut small).err(),
+        Some(Error::ArenaTooSmall {
+            needed: need,
+            available: need - 1
+        })
+    );
     let mut arena = vec![0u8; need];
     let mut it = Interpreter::new(model, &mut arena).unwrap();
-    assert!(matches!(it.set_input_f32(0, &[0.0; 3]), Err(Error::BadArgument(_))));
-    assert!(matches!(it.set_input_f32(7, &[0.0; 432]), Err(Error::BadArgument(_))));
+    assert!(matches!(
+        it.set_input_f32(0, &[0.0; 3]),
+        Err(Error::BadArgument(_))
+    ));
+    assert!(matches!(
+        it.set_input_f32(7, &[0.0; 432]),
+        Err(Error::BadArgument(_))
+    ));
     let mut out = [0f32; 4];
-    assert!(matches!(it.output_f32(0, &mut out), Err(Error::BadArgument(_))));
+    assert!(matches!(
+        it.output_f32(0, &mut out),
+        Err(Error::BadArgument(_))
+    ));
     it.set_input_f32(0, &noise(1, 432)).unwrap();
     it.invoke().unwrap();
     let mut out = [0f32; 5];
     it.output_f32(0, &mut out).unwrap();
-    assert!((out.iter().sum::<f32>() - 1.0).abs() < 0.05, "softmax output sums to 1: {out:?}");
+    assert!(
+        (out.iter().sum::<f32>() - 1.0).abs() < 0.05,
+        "softmax output sums to 1: {out:?}"
+    );
 }
 
 #[test]

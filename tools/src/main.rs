@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "mote", version, about = "int8 inference for edge devices: quantize ONNX models, run them with the no_std runtime")]
+#[command(
+    name = "mote",
+    version,
+    about = "int8 inference for edge devices: quantize ONNX models, run them with the no_std runtime"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -123,12 +127,26 @@ fn load(path: &Path) -> Result<ModelBuffer> {
 }
 
 fn parse<'b>(buf: &'b ModelBuffer, path: &Path) -> Result<mote::Model<'b>> {
-    buf.model().map_err(|e| anyhow!("{}: {e}. Re-create it with `mote quantize`.", path.display()))
+    buf.model().map_err(|e| {
+        anyhow!(
+            "{}: {e}. Re-create it with `mote quantize`.",
+            path.display()
+        )
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Quantize { model, output, calib, input_shape, calibration, percentile, max_samples, bias_correction } => {
+        Cmd::Quantize {
+            model,
+            output,
+            calib,
+            input_shape,
+            calibration,
+            percentile,
+            max_samples,
+            bias_correction,
+        } => {
             let mut shapes = HashMap::new();
             for s in &input_shape {
                 let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
@@ -153,7 +171,8 @@ fn run(cli: Cli) -> Result<()> {
             if q.synthetic_calibration {
                 eprintln!("mote: warning: no --calib data: activation ranges come from random inputs; pass --calib for real accuracy");
             }
-            std::fs::write(&output, &q.bytes).with_context(|| format!("cannot write {}", output.display()))?;
+            std::fs::write(&output, &q.bytes)
+                .with_context(|| format!("cannot write {}", output.display()))?;
             println!(
                 "wrote {}: {} ops, {} weight bytes, arena {} bytes (lower bound {}), model {} bytes",
                 output.display(),
@@ -188,20 +207,43 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                println!("{}: {} bytes, {} weight bytes, arena {} bytes, {} tensors", model.display(), m.bytes().len(), m.constant_bytes(), m.arena_bytes(), m.num_tensors());
+                println!(
+                    "{}: {} bytes, {} weight bytes, arena {} bytes, {} tensors",
+                    model.display(),
+                    m.bytes().len(),
+                    m.constant_bytes(),
+                    m.arena_bytes(),
+                    m.num_tensors()
+                );
                 for (n, s) in model_inputs(&m)? {
                     println!("  input  {n} {s:?} f32");
                 }
                 for (n, s) in model_outputs(&m)? {
                     println!("  output {n} {s:?} f32");
                 }
-                println!("  ops: {}", counts.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(", "));
+                println!(
+                    "  ops: {}",
+                    counts
+                        .iter()
+                        .map(|(k, v)| format!("{k}×{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 for (i, o) in ops.iter().enumerate() {
-                    println!("  {i:4} {:<15} {} {}", o["op"].as_str().unwrap_or(""), o["output"].as_str().unwrap_or(""), o["shape"]);
+                    println!(
+                        "  {i:4} {:<15} {} {}",
+                        o["op"].as_str().unwrap_or(""),
+                        o["output"].as_str().unwrap_or(""),
+                        o["shape"]
+                    );
                 }
             }
         }
-        Cmd::Run { model, input, output } => {
+        Cmd::Run {
+            model,
+            input,
+            output,
+        } => {
             let buf = load(&model)?;
             let m = parse(&buf, &model)?;
             let (samples, _) = read_samples(&input, &model_inputs(&m)?)?;
@@ -212,13 +254,24 @@ fn run(cli: Cli) -> Result<()> {
                 .map(|(k, (name, shape))| {
                     let mut s = vec![samples.len()];
                     s.extend(shape);
-                    NamedArray { name: name.clone(), shape: s, data: outs.iter().flat_map(|o| o[k].iter().copied()).collect() }
+                    NamedArray {
+                        name: name.clone(),
+                        shape: s,
+                        data: outs.iter().flat_map(|o| o[k].iter().copied()).collect(),
+                    }
                 })
                 .collect();
             write_npz(&output, &arrays)?;
             println!("ran {} samples; wrote {}", samples.len(), output.display());
         }
-        Cmd::Eval { onnx, model, input, per_layer, layer_samples, json } => {
+        Cmd::Eval {
+            onnx,
+            model,
+            input,
+            per_layer,
+            layer_samples,
+            json,
+        } => {
             let buf = load(&model)?;
             let m = parse(&buf, &model)?;
             let r = mote_quantize::eval::evaluate(&onnx, &m, &input, per_layer, layer_samples)?;
@@ -232,7 +285,13 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("{} samples", r.samples);
                 for o in &r.outputs {
-                    print!("output {}: top-1 agreement {:.2}%, cosine {:.5}, SQNR {:.1} dB", o.name, 100.0 * o.top1_agreement, o.cosine, o.sqnr_db);
+                    print!(
+                        "output {}: top-1 agreement {:.2}%, cosine {:.5}, SQNR {:.1} dB",
+                        o.name,
+                        100.0 * o.top1_agreement,
+                        o.cosine,
+                        o.sqnr_db
+                    );
                     if let (Some(f), Some(q)) = (o.float_accuracy, o.int8_accuracy) {
                         print!(", accuracy float {:.2}% int8 {:.2}%", 100.0 * f, 100.0 * q);
                     }
@@ -246,13 +305,25 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Cmd::Bench { model, input, iterations, json } => {
+        Cmd::Bench {
+            model,
+            input,
+            iterations,
+            json,
+        } => {
             let buf = load(&model)?;
             let m = parse(&buf, &model)?;
             let ins = model_inputs(&m)?;
             let sample: Vec<Vec<f32>> = match &input {
-                Some(p) => read_samples(p, &ins)?.0.into_iter().next().ok_or_else(|| anyhow!("{}: no samples", p.display()))?,
-                None => ins.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect(),
+                Some(p) => read_samples(p, &ins)?
+                    .0
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow!("{}: no samples", p.display()))?,
+                None => ins
+                    .iter()
+                    .map(|(_, s)| vec![0.0; s.iter().product()])
+                    .collect(),
             };
             let mut arena = vec![0u8; m.arena_bytes()];
             let mut it = Interpreter::new(m, &mut arena)?;
@@ -262,7 +333,11 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             it.invoke()?;
             let first = t0.elapsed().as_secs_f64();
-            let n = if iterations > 0 { iterations } else { ((1.0 / first.max(1e-6)) as usize).clamp(10, 2000) };
+            let n = if iterations > 0 {
+                iterations
+            } else {
+                ((1.0 / first.max(1e-6)) as usize).clamp(10, 2000)
+            };
             let mut times = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();

@@ -6,12 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn mote(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mote")).args(args).env("RUST_BACKTRACE", "1").output().expect("run mote")
+    Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run mote")
 }
 
 fn dir() -> PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!("mote-cli-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+    let d = std::env::temp_dir().join(format!(
+        "mote-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -25,7 +33,10 @@ fn user_error(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
     assert!(err.starts_with("mote: error:"), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace") && !err.contains("internal error"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace") && !err.contains("internal error"),
+        "{err}"
+    );
     for n in needles {
         assert!(err.contains(n), "'{n}' missing from: {err}");
     }
@@ -35,10 +46,22 @@ fn quantized(d: &Path) -> PathBuf {
     let onnx = d.join("tiny.onnx");
     tiny_cnn().save(&onnx);
     let calib = d.join("calib.npz");
-    write_npz(&calib, &[NamedArray { name: "x".into(), shape: vec![8, 1, 3, 12, 12], data: noise(1, 8 * 432) }]).unwrap();
+    write_npz(
+        &calib,
+        &[NamedArray {
+            name: "x".into(),
+            shape: vec![8, 1, 3, 12, 12],
+            data: noise(1, 8 * 432),
+        }],
+    )
+    .unwrap();
     let m = d.join("tiny.mote");
     let out = mote(&["quantize", s(&onnx), "-o", s(&m), "--calib", s(&calib)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     m
 }
 
@@ -52,14 +75,29 @@ fn quantize_inspect_run_bench_eval() {
     for k in ["arena_bytes", "weights_bytes", "model_bytes", "ops"] {
         assert!(v.get(k).is_some(), "inspect --json lacks {k}");
     }
-    assert_eq!(v["model_bytes"].as_u64().unwrap(), std::fs::metadata(&m).unwrap().len());
+    assert_eq!(
+        v["model_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&m).unwrap().len()
+    );
 
     // 3 samples given as [3, 432]: each sample is reshaped to the input shape
     let input = d.join("in.npz");
-    write_npz(&input, &[NamedArray { name: "x".into(), shape: vec![3, 432], data: noise(2, 3 * 432) }]).unwrap();
+    write_npz(
+        &input,
+        &[NamedArray {
+            name: "x".into(),
+            shape: vec![3, 432],
+            data: noise(2, 3 * 432),
+        }],
+    )
+    .unwrap();
     let output = d.join("out.npz");
     let out = mote(&["run", s(&m), "--input", s(&input), "--output", s(&output)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let arrays = read_npz(&output).unwrap();
     assert_eq!(arrays.len(), 1);
     assert_eq!(arrays[0].name, "prob");
@@ -68,7 +106,15 @@ fn quantize_inspect_run_bench_eval() {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 0.05);
     }
 
-    let out = mote(&["bench", s(&m), "--input", s(&input), "--iterations", "5", "--json"]);
+    let out = mote(&[
+        "bench",
+        s(&m),
+        "--input",
+        s(&input),
+        "--iterations",
+        "5",
+        "--json",
+    ]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for k in ["median_ms", "min_ms", "max_ms", "iterations", "kernels"] {
@@ -77,8 +123,20 @@ fn quantize_inspect_run_bench_eval() {
     assert_eq!(v["iterations"], 5);
     assert!(v["min_ms"].as_f64().unwrap() <= v["median_ms"].as_f64().unwrap());
 
-    let out = mote(&["eval", s(&d.join("tiny.onnx")), s(&m), "--input", s(&input), "--per-layer", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mote(&[
+        "eval",
+        s(&d.join("tiny.onnx")),
+        s(&m),
+        "--input",
+        s(&input),
+        "--per-layer",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["samples"], 3);
     assert!(v["outputs"][0]["cosine"].as_f64().unwrap() > 0.9);
@@ -91,12 +149,44 @@ fn wrong_npz_name_shape_and_count() {
     let m = quantized(&d);
     let out_path = d.join("o.npz");
     let bad = d.join("bad_name.npz");
-    write_npz(&bad, &[NamedArray { name: "image".into(), shape: vec![1, 432], data: noise(3, 432) }]).unwrap();
-    user_error(&mote(&["run", s(&m), "--input", s(&bad), "--output", s(&out_path)]), &["bad_name.npz", "'image'", "x"]);
+    write_npz(
+        &bad,
+        &[NamedArray {
+            name: "image".into(),
+            shape: vec![1, 432],
+            data: noise(3, 432),
+        }],
+    )
+    .unwrap();
+    user_error(
+        &mote(&["run", s(&m), "--input", s(&bad), "--output", s(&out_path)]),
+        &["bad_name.npz", "'image'", "x"],
+    );
     let bad = d.join("bad_shape.npz");
-    write_npz(&bad, &[NamedArray { name: "x".into(), shape: vec![2, 400], data: noise(3, 800) }]).unwrap();
-    user_error(&mote(&["run", s(&m), "--input", s(&bad), "--output", s(&out_path)]), &["bad_shape.npz", "400", "[1, 3, 12, 12]"]);
-    user_error(&mote(&["run", s(&m), "--input", s(&d.join("missing.npz")), "--output", s(&out_path)]), &["missing.npz"]);
+    write_npz(
+        &bad,
+        &[NamedArray {
+            name: "x".into(),
+            shape: vec![2, 400],
+            data: noise(3, 800),
+        }],
+    )
+    .unwrap();
+    user_error(
+        &mote(&["run", s(&m), "--input", s(&bad), "--output", s(&out_path)]),
+        &["bad_shape.npz", "400", "[1, 3, 12, 12]"],
+    );
+    user_error(
+        &mote(&[
+            "run",
+            s(&m),
+            "--input",
+            s(&d.join("missing.npz")),
+            "--output",
+            s(&out_path),
+        ]),
+        &["missing.npz"],
+    );
 }
 
 #[test]
@@ -127,8 +217,20 @@ fn unsupported_onnx_op_and_bad_input_shape_flag() {
     b.node("Hardmax", &["r"], &["y"], vec![]);
     b.save(&onnx);
     let o = d.join("o.mote");
-    user_error(&mote(&["quantize", s(&onnx), "-o", s(&o)]), &["topk.onnx", "hardmax_1", "Hardmax", "not supported"]);
-    user_error(&mote(&["quantize", s(&onnx), "-o", s(&o), "--input-shape", "y=1,8"]), &["'y'", "x"]);
-    user_error(&mote(&["quantize", s(&onnx), "-o", s(&o), "--input-shape", "x=1,a"]), &["'a'"]);
-    user_error(&mote(&["quantize", s(&d.join("nope.onnx")), "-o", s(&o)]), &["nope.onnx"]);
+    user_error(
+        &mote(&["quantize", s(&onnx), "-o", s(&o)]),
+        &["topk.onnx", "hardmax_1", "Hardmax", "not supported"],
+    );
+    user_error(
+        &mote(&["quantize", s(&onnx), "-o", s(&o), "--input-shape", "y=1,8"]),
+        &["'y'", "x"],
+    );
+    user_error(
+        &mote(&["quantize", s(&onnx), "-o", s(&o), "--input-shape", "x=1,a"]),
+        &["'a'"],
+    );
+    user_error(
+        &mote(&["quantize", s(&d.join("nope.onnx")), "-o", s(&o)]),
+        &["nope.onnx"],
+    );
 }

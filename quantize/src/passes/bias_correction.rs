@@ -11,13 +11,28 @@ use mote::{DType, Interpreter, Model};
 use std::collections::HashMap;
 
 /// Correct every conv/FC bias; `write` turns the graph into model bytes.
-pub fn run(q: &mut QGraph, samples: &Samples, write: impl Fn(&QGraph) -> Result<Vec<u8>>) -> Result<()> {
+pub fn run(
+    q: &mut QGraph,
+    samples: &Samples,
+    write: impl Fn(&QGraph) -> Result<Vec<u8>>,
+) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
     }
     // input tensor → its per-channel (last axis) sums
-    let watched: HashMap<usize, ()> = q.ops.iter().filter(|o| o.weight_error.is_some()).map(|o| (o.inputs[0], ())).collect();
-    let names: HashMap<String, usize> = q.tensors.iter().enumerate().filter(|(i, t)| watched.contains_key(i) && t.dtype == DType::I8).map(|(i, t)| (t.name.clone(), i)).collect();
+    let watched: HashMap<usize, ()> = q
+        .ops
+        .iter()
+        .filter(|o| o.weight_error.is_some())
+        .map(|o| (o.inputs[0], ()))
+        .collect();
+    let names: HashMap<String, usize> = q
+        .tensors
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| watched.contains_key(i) && t.dtype == DType::I8)
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
     let bytes = write(q)?;
     let model = Model::parse(&bytes)?;
     let mut arena = vec![0u8; model.arena_bytes()];
@@ -28,7 +43,9 @@ pub fn run(q: &mut QGraph, samples: &Samples, write: impl Fn(&QGraph) -> Result<
             interp.set_input_f32(k, x)?;
         }
         interp.invoke_observed(|_, info, bytes| {
-            let Some(&t) = model.name_of(info).and_then(|n| names.get(n)) else { return };
+            let Some(&t) = model.name_of(info).and_then(|n| names.get(n)) else {
+                return;
+            };
             if info.dtype != DType::I8 || info.rank == 0 {
                 return;
             }
@@ -42,18 +59,28 @@ pub fn run(q: &mut QGraph, samples: &Samples, write: impl Fn(&QGraph) -> Result<
     }
     for op in &q.ops {
         let Some(we) = &op.weight_error else { continue };
-        let Some((sum, count)) = sums.get(&op.inputs[0]) else { continue };
+        let Some((sum, count)) = sums.get(&op.inputs[0]) else {
+            continue;
+        };
         let mean: Vec<f64> = sum.iter().map(|s| s / (*count).max(1) as f64).collect();
         let bias = q.tensors[op.inputs[2]].data.clone().unwrap_or_default();
         let mut fixed = bias.clone();
         for (c, acc_scale) in we.acc_scale.iter().enumerate() {
             let g0 = (c / we.out_per_group) * we.per_group;
-            let shift: f64 = (0..we.per_group).map(|i| we.delta[c * we.per_group + i] * mean.get(g0 + i).copied().unwrap_or(0.0)).sum();
+            let shift: f64 = (0..we.per_group)
+                .map(|i| we.delta[c * we.per_group + i] * mean.get(g0 + i).copied().unwrap_or(0.0))
+                .sum();
             if *acc_scale <= 0.0 || 4 * c + 4 > bias.len() {
                 continue;
             }
-            let old = i32::from_le_bytes([bias[4 * c], bias[4 * c + 1], bias[4 * c + 2], bias[4 * c + 3]]) as i64;
-            let new = (old - (shift / acc_scale).round() as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+            let old = i32::from_le_bytes([
+                bias[4 * c],
+                bias[4 * c + 1],
+                bias[4 * c + 2],
+                bias[4 * c + 3],
+            ]) as i64;
+            let new = (old - (shift / acc_scale).round() as i64)
+                .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
             fixed[4 * c..4 * c + 4].copy_from_slice(&new.to_le_bytes());
         }
         q.tensors[op.inputs[2]].data = Some(fixed);

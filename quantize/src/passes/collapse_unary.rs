@@ -22,7 +22,12 @@ fn substitute(e: &Expr, x: &Expr) -> Expr {
 pub fn run(g: &mut Graph) {
     let mut expr_of: HashMap<String, (String, Expr)> = HashMap::new();
     let mut absorbed: HashSet<usize> = HashSet::new();
-    let lookup = |expr_of: &HashMap<String, (String, Expr)>, v: &str| expr_of.get(v).cloned().unwrap_or_else(|| (v.to_string(), Expr::X));
+    let lookup = |expr_of: &HashMap<String, (String, Expr)>, v: &str| {
+        expr_of
+            .get(v)
+            .cloned()
+            .unwrap_or_else(|| (v.to_string(), Expr::X))
+    };
     for (i, n) in g.nodes.iter().enumerate() {
         match &n.op {
             Op::Unary(e) => {
@@ -49,7 +54,9 @@ pub fn run(g: &mut Graph) {
                         parts.push(e);
                     }
                 }
-                let Some(root) = root.filter(|_| ok) else { continue };
+                let Some(root) = root.filter(|_| ok) else {
+                    continue;
+                };
                 let (a, b) = (Box::new(parts[0].clone()), Box::new(parts[1].clone()));
                 let e = match op {
                     BinOp::Add => Expr::Add(a, b),
@@ -75,7 +82,11 @@ pub fn run(g: &mut Graph) {
             nodes.push(n);
         } else if needed.contains(&n.output) {
             let (root, e) = expr_of[&n.output].clone();
-            nodes.push(Node { op: Op::Unary(e), inputs: vec![root], ..n });
+            nodes.push(Node {
+                op: Op::Unary(e),
+                inputs: vec![root],
+                ..n
+            });
         }
     }
     g.nodes = nodes;

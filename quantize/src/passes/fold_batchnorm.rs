@@ -9,7 +9,14 @@ pub fn run(g: &mut Graph) {
         if let Op::BatchNorm { scale, shift } = g.nodes[i].op.clone() {
             let input = g.nodes[i].inputs[0].clone();
             if let Some(p) = g.producer(&input).filter(|_| g.uses(&input) == 1) {
-                if let Op::Conv { w, w_shape, bias, act: Act::None, .. } = &mut g.nodes[p].op {
+                if let Op::Conv {
+                    w,
+                    w_shape,
+                    bias,
+                    act: Act::None,
+                    ..
+                } = &mut g.nodes[p].op
+                {
                     if scale.len() == w_shape[0] {
                         let per = w_shape[1] * w_shape[2] * w_shape[3];
                         for (c, (s, sh)) in scale.iter().zip(&shift).enumerate() {

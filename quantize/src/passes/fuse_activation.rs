@@ -14,7 +14,11 @@ pub fn run(g: &mut Graph) {
         if let Some((lo, hi)) = clamp {
             let input = g.nodes[i].inputs[0].clone();
             if let Some(p) = g.producer(&input).filter(|_| g.uses(&input) == 1) {
-                let act = if lo == 0.0 && hi == f32::INFINITY { Act::Relu } else { Act::Clip(lo, hi) };
+                let act = if lo == 0.0 && hi == f32::INFINITY {
+                    Act::Relu
+                } else {
+                    Act::Clip(lo, hi)
+                };
                 let slot = match &mut g.nodes[p].op {
                     Op::Conv { act, .. } | Op::Gemm { act, .. } | Op::Binary(_, act) => Some(act),
                     _ => None,

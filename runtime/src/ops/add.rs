@@ -42,7 +42,10 @@ impl AddParams {
         for (m, s) in [p.a, p.b, p.out] {
             check_multiplier(m, s)?;
         }
-        ensure(p.left_shift <= 20 && p.act_min <= p.act_max, "bad add parameters")?;
+        ensure(
+            p.left_shift <= 20 && p.act_min <= p.act_max,
+            "bad add parameters",
+        )?;
         Ok(p)
     }
     /// Encode for the op record.
@@ -69,8 +72,14 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
 pub(crate) fn validate_binary(s: &OpShapes<'_, '_>) -> Check {
     s.arity(2, 1)?;
     let (a, b, y) = (s.input(0)?, s.input(1)?, &s.outputs[0]);
-    ensure(a.dtype == DType::I8 && b.dtype == DType::I8 && y.dtype == DType::I8, "operands must be int8")?;
-    ensure(broadcast::broadcasts_to(a, b, y), "input shapes do not broadcast to the output shape")
+    ensure(
+        a.dtype == DType::I8 && b.dtype == DType::I8 && y.dtype == DType::I8,
+        "operands must be int8",
+    )?;
+    ensure(
+        broadcast::broadcasts_to(a, b, y),
+        "input shapes do not broadcast to the output shape",
+    )
 }
 
 /// Reference evaluation.
@@ -86,6 +95,13 @@ pub fn eval(p: &AddParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
     broadcast::for_each(&a.info, &b.info, &info, |ia, ib, io| {
         let va = requantize((ad[ia] as i32 - a_zp) << ls, p.a.0, p.a.1);
         let vb = requantize((bd[ib] as i32 - b_zp) << ls, p.b.0, p.b.1);
-        yd[io] = requantize_to_i8(va.saturating_add(vb), p.out.0, p.out.1, y_zp, p.act_min, p.act_max);
+        yd[io] = requantize_to_i8(
+            va.saturating_add(vb),
+            p.out.0,
+            p.out.1,
+            y_zp,
+            p.act_min,
+            p.act_max,
+        );
     });
 }

@@ -39,14 +39,23 @@ pub fn strides(t: &TensorInfo, out: &TensorInfo) -> [usize; MAX_RANK] {
     let mut st = [0usize; MAX_RANK];
     let mut acc = 1usize;
     for i in (0..MAX_RANK).rev() {
-        st[i] = if dims[i] == 1 && odims[i] != 1 { 0 } else { acc };
+        st[i] = if dims[i] == 1 && odims[i] != 1 {
+            0
+        } else {
+            acc
+        };
         acc *= dims[i];
     }
     st
 }
 
 /// Call `f(index_a, index_b, index_out)` for every output element in row-major order.
-pub fn for_each(a: &TensorInfo, b: &TensorInfo, out: &TensorInfo, mut f: impl FnMut(usize, usize, usize)) {
+pub fn for_each(
+    a: &TensorInfo,
+    b: &TensorInfo,
+    out: &TensorInfo,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     let sa = strides(a, out);
     let sb = strides(b, out);
     let mut od = [1usize; MAX_RANK];

@@ -64,7 +64,14 @@ impl ConvParams {
 }
 
 /// Output spatial size for one axis, or `None` when the kernel does not fit.
-pub fn output_size(input: u32, kernel: u32, stride: u16, dilation: u16, pad_begin: u16, pad_end: u16) -> Option<u32> {
+pub fn output_size(
+    input: u32,
+    kernel: u32,
+    stride: u16,
+    dilation: u16,
+    pad_begin: u16,
+    pad_end: u16,
+) -> Option<u32> {
     let padded = input as u64 + pad_begin as u64 + pad_end as u64;
     let span = (dilation as u64) * (kernel as u64 - 1) + 1;
     if kernel == 0 || stride == 0 || dilation == 0 || padded < span {
@@ -81,27 +88,50 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     let (b, _) = s.constant(2, DType::I32)?;
     let (rq, rq_data) = s.constant(3, DType::I32)?;
     let y = &s.outputs[0];
-    ensure(x.dtype == DType::I8 && y.dtype == DType::I8, "conv input and output must be int8")?;
-    ensure(x.rank == 4 && w.rank == 4 && y.rank == 4, "conv tensors must be rank 4 (NHWC)")?;
+    ensure(
+        x.dtype == DType::I8 && y.dtype == DType::I8,
+        "conv input and output must be int8",
+    )?;
+    ensure(
+        x.rank == 4 && w.rank == 4 && y.rank == 4,
+        "conv tensors must be rank 4 (NHWC)",
+    )?;
     let [n, h, wd, c] = [x.dims[0], x.dims[1], x.dims[2], x.dims[3]];
     let [co, kh, kw, cg] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
     let g = p.groups as u32;
-    ensure(g >= 1 && c % g == 0 && co % g == 0 && cg == c / g, "groups do not divide the channels")?;
+    ensure(
+        g >= 1 && c % g == 0 && co % g == 0 && cg == c / g,
+        "groups do not divide the channels",
+    )?;
     ensure(p.act_min <= p.act_max, "activation range is empty")?;
-    let oh = output_size(h, kh, p.stride[0], p.dilation[0], p.pad[0], p.pad[2]).ok_or("kernel does not fit the input")?;
-    let ow = output_size(wd, kw, p.stride[1], p.dilation[1], p.pad[1], p.pad[3]).ok_or("kernel does not fit the input")?;
-    ensure(y.shape() == [n, oh, ow, co], "output shape does not match the convolution")?;
+    let oh = output_size(h, kh, p.stride[0], p.dilation[0], p.pad[0], p.pad[2])
+        .ok_or("kernel does not fit the input")?;
+    let ow = output_size(wd, kw, p.stride[1], p.dilation[1], p.pad[1], p.pad[3])
+        .ok_or("kernel does not fit the input")?;
+    ensure(
+        y.shape() == [n, oh, ow, co],
+        "output shape does not match the convolution",
+    )?;
     ensure(b.shape() == [co], "bias must be [Co]")?;
     check_requant_table(rq, rq_data, co as usize)
 }
 
 /// Scratch bytes: the reference kernel needs none.
-pub fn scratch_size(_params: &[u8], _inputs: &[Option<TensorInfo>], _outputs: &[TensorInfo]) -> usize {
+pub fn scratch_size(
+    _params: &[u8],
+    _inputs: &[Option<TensorInfo>],
+    _outputs: &[TensorInfo],
+) -> usize {
     0
 }
 
 /// Reference evaluation.
-pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], _scratch: &mut [u8]) {
+pub fn eval(
+    p: &ConvParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+    _scratch: &mut [u8],
+) {
     let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
     let xd = x.as_i8();
     let wd = w.as_i8();
@@ -135,11 +165,20 @@ pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], _
                             let xrow = ((b * h + iy as usize) * wi + ix as usize) * c + ci0;
                             let wrow = ((o * kh + ky) * kw + kx) * cg;
                             for ci in 0..cg {
-                                acc = acc.wrapping_add((xd[xrow + ci] as i32 - x_zp) * wd[wrow + ci] as i32);
+                                acc = acc.wrapping_add(
+                                    (xd[xrow + ci] as i32 - x_zp) * wd[wrow + ci] as i32,
+                                );
                             }
                         }
                     }
-                    yd[out_i] = requantize_to_i8(acc, rq.i32_at(2 * o), rq.i32_at(2 * o + 1), y_zp, p.act_min, p.act_max);
+                    yd[out_i] = requantize_to_i8(
+                        acc,
+                        rq.i32_at(2 * o),
+                        rq.i32_at(2 * o + 1),
+                        y_zp,
+                        p.act_min,
+                        p.act_max,
+                    );
                     out_i += 1;
                 }
             }

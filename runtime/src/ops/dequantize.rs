@@ -8,7 +8,10 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     ensure(params.is_empty(), "dequantize takes no parameters")?;
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
-    ensure(x.dtype == DType::I8 && y.dtype == DType::F32 && x.num_elements() == y.num_elements(), "dequantize maps int8 to f32 of the same size")
+    ensure(
+        x.dtype == DType::I8 && y.dtype == DType::F32 && x.num_elements() == y.num_elements(),
+        "dequantize maps int8 to f32 of the same size",
+    )
 }
 
 /// Reference evaluation.

@@ -23,11 +23,17 @@ impl FcParams {
     /// Decode from the op record.
     pub fn decode(b: &[u8]) -> Result<Self, &'static str> {
         let mut r = ParamReader::new(b, Self::LEN)?;
-        Ok(FcParams { act_min: r.i8(), act_max: r.i8() })
+        Ok(FcParams {
+            act_min: r.i8(),
+            act_max: r.i8(),
+        })
     }
     /// Encode for the op record.
     pub fn encode(&self) -> [u8; Self::LEN] {
-        ParamWriter::<{ Self::LEN }>::new().i8(self.act_min).i8(self.act_max).finish()
+        ParamWriter::<{ Self::LEN }>::new()
+            .i8(self.act_min)
+            .i8(self.act_max)
+            .finish()
     }
 }
 
@@ -39,11 +45,23 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     let (b, _) = s.constant(2, DType::I32)?;
     let (rq, rq_data) = s.constant(3, DType::I32)?;
     let y = &s.outputs[0];
-    ensure(x.dtype == DType::I8 && y.dtype == DType::I8, "input and output must be int8")?;
-    ensure(w.rank == 2 && x.rank >= 1 && y.rank >= 1, "weights must be [M, K]")?;
+    ensure(
+        x.dtype == DType::I8 && y.dtype == DType::I8,
+        "input and output must be int8",
+    )?;
+    ensure(
+        w.rank == 2 && x.rank >= 1 && y.rank >= 1,
+        "weights must be [M, K]",
+    )?;
     let (m, k) = (w.dims[0], w.dims[1]);
-    ensure(k > 0 && m > 0 && x.dims[x.rank as usize - 1] == k && y.dims[y.rank as usize - 1] == m, "inner dimensions do not match")?;
-    ensure(x.num_elements() / k as usize == y.num_elements() / m as usize, "row counts differ")?;
+    ensure(
+        k > 0 && m > 0 && x.dims[x.rank as usize - 1] == k && y.dims[y.rank as usize - 1] == m,
+        "inner dimensions do not match",
+    )?;
+    ensure(
+        x.num_elements() / k as usize == y.num_elements() / m as usize,
+        "row counts differ",
+    )?;
     ensure(p.act_min <= p.act_max, "activation range is empty")?;
     ensure(b.shape() == [m], "bias must be [M]")?;
     check_requant_table(rq, rq_data, m as usize)
@@ -66,7 +84,14 @@ pub fn eval(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
             for (&a, &b) in xr.iter().zip(wr) {
                 acc = acc.wrapping_add((a as i32 - x_zp) * b as i32);
             }
-            *out = requantize_to_i8(acc, rq.i32_at(2 * o), rq.i32_at(2 * o + 1), y_zp, p.act_min, p.act_max);
+            *out = requantize_to_i8(
+                acc,
+                rq.i32_at(2 * o),
+                rq.i32_at(2 * o + 1),
+                y_zp,
+                p.act_min,
+                p.act_max,
+            );
         }
     }
 }

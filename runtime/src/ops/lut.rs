@@ -13,8 +13,14 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     ensure(params.len() == LEN, "lookup table must have 256 entries")?;
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
-    ensure(x.dtype == DType::I8 && y.dtype == DType::I8, "lookup tables map int8 to int8")?;
-    ensure(x.num_elements() == y.num_elements(), "input and output sizes differ")
+    ensure(
+        x.dtype == DType::I8 && y.dtype == DType::I8,
+        "lookup tables map int8 to int8",
+    )?;
+    ensure(
+        x.num_elements() == y.num_elements(),
+        "input and output sizes differ",
+    )
 }
 
 /// Reference evaluation.

@@ -122,14 +122,27 @@ pub struct OpShapes<'m, 'a> {
 
 impl OpShapes<'_, '_> {
     pub(crate) fn arity(&self, n_in: usize, n_out: usize) -> Check {
-        ensure(self.inputs.len() == n_in && self.outputs.len() == n_out, "wrong number of inputs or outputs")
+        ensure(
+            self.inputs.len() == n_in && self.outputs.len() == n_out,
+            "wrong number of inputs or outputs",
+        )
     }
     pub(crate) fn input(&self, i: usize) -> core::result::Result<&TensorInfo, &'static str> {
-        self.inputs.get(i).and_then(|t| t.as_ref()).ok_or("missing required input")
+        self.inputs
+            .get(i)
+            .and_then(|t| t.as_ref())
+            .ok_or("missing required input")
     }
-    pub(crate) fn constant(&self, i: usize, dtype: DType) -> core::result::Result<(&TensorInfo, &[u8]), &'static str> {
+    pub(crate) fn constant(
+        &self,
+        i: usize,
+        dtype: DType,
+    ) -> core::result::Result<(&TensorInfo, &[u8]), &'static str> {
         let t = self.input(i)?;
-        ensure(t.kind == TensorKind::Constant && t.dtype == dtype, "parameter input must be a constant of the right dtype")?;
+        ensure(
+            t.kind == TensorKind::Constant && t.dtype == dtype,
+            "parameter input must be a constant of the right dtype",
+        )?;
         Ok((t, self.model.constant_data(t)))
     }
 }
@@ -137,7 +150,10 @@ impl OpShapes<'_, '_> {
 /// Validate a per-channel requantization table: `[channels, 2]` int32 pairs of
 /// (multiplier ≥ 0, shift in `MIN_SHIFT..=MAX_SHIFT`).
 pub(crate) fn check_requant_table(info: &TensorInfo, data: &[u8], channels: usize) -> Check {
-    ensure(info.shape() == [channels as u32, 2], "requantization table must be [channels, 2]")?;
+    ensure(
+        info.shape() == [channels as u32, 2],
+        "requantization table must be [channels, 2]",
+    )?;
     for c in 0..channels {
         let m = crate::format::rd_i32(data, 8 * c).ok_or("requantization table truncated")?;
         let s = crate::format::rd_i32(data, 8 * c + 4).ok_or("requantization table truncated")?;
@@ -147,13 +163,15 @@ pub(crate) fn check_requant_table(info: &TensorInfo, data: &[u8], channels: usiz
 }
 
 pub(crate) fn check_multiplier(m: i32, s: i32) -> Check {
-    ensure(m >= 0 && (crate::quant::MIN_SHIFT..=crate::quant::MAX_SHIFT).contains(&s), "requantization multiplier or shift out of range")
+    ensure(
+        m >= 0 && (crate::quant::MIN_SHIFT..=crate::quant::MAX_SHIFT).contains(&s),
+        "requantization multiplier or shift out of range",
+    )
 }
 
 pub(crate) fn same_quant(a: &TensorInfo, b: &TensorInfo) -> bool {
     a.scale == b.scale && a.zero_point == b.zero_point
 }
-
 
 /// Validate an op record against its tensors.
 pub(crate) fn validate(op: &OpRecord<'_>, s: &OpShapes<'_, '_>) -> Check {
@@ -175,7 +193,12 @@ pub(crate) fn validate(op: &OpRecord<'_>, s: &OpShapes<'_, '_>) -> Check {
 }
 
 /// Scratch bytes an op needs, given its validated tensors (used by the planner).
-pub fn scratch_size(opcode: OpCode, params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> usize {
+pub fn scratch_size(
+    opcode: OpCode,
+    params: &[u8],
+    inputs: &[Option<TensorInfo>],
+    outputs: &[TensorInfo],
+) -> usize {
     match opcode {
         OpCode::Conv2d => conv::scratch_size(params, inputs, outputs),
         _ => 0,
@@ -190,20 +213,56 @@ pub(crate) fn eval(
     scratch: &mut [u8],
 ) -> Result<()> {
     use OpCode::*;
-    let bad = |reason| Error::BadOp { op: op.index, reason };
+    let bad = |reason| Error::BadOp {
+        op: op.index,
+        reason,
+    };
     match op.opcode {
         Quantize => quantize::eval(inputs, outputs),
         Dequantize => dequantize::eval(inputs, outputs),
-        Conv2d => conv::eval(&conv::ConvParams::decode(op.params).map_err(bad)?, inputs, outputs, scratch),
-        FullyConnected => fully_connected::eval(&fully_connected::FcParams::decode(op.params).map_err(bad)?, inputs, outputs),
-        Add => add::eval(&add::AddParams::decode(op.params).map_err(bad)?, inputs, outputs),
-        Mul => mul::eval(&mul::MulParams::decode(op.params).map_err(bad)?, inputs, outputs),
+        Conv2d => conv::eval(
+            &conv::ConvParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+            scratch,
+        ),
+        FullyConnected => fully_connected::eval(
+            &fully_connected::FcParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
+        Add => add::eval(
+            &add::AddParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
+        Mul => mul::eval(
+            &mul::MulParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
         Lut => lut::eval(op.params, inputs, outputs),
-        MaxPool => pool::eval_max(&pool::PoolParams::decode(op.params).map_err(bad)?, inputs, outputs),
-        AvgPool => pool::eval_avg(&pool::PoolParams::decode(op.params).map_err(bad)?, inputs, outputs),
+        MaxPool => pool::eval_max(
+            &pool::PoolParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
+        AvgPool => pool::eval_avg(
+            &pool::PoolParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
         Reshape => reshape::eval(inputs, outputs),
-        Transpose => transpose::eval(&transpose::TransposeParams::decode(op.params).map_err(bad)?, inputs, outputs),
-        Concat => concat::eval(&concat::ConcatParams::decode(op.params).map_err(bad)?, inputs, outputs),
+        Transpose => transpose::eval(
+            &transpose::TransposeParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
+        Concat => concat::eval(
+            &concat::ConcatParams::decode(op.params).map_err(bad)?,
+            inputs,
+            outputs,
+        ),
         Softmax => softmax::eval(inputs, outputs),
     }
     Ok(())

@@ -2,7 +2,10 @@
 //!
 //! `y = clamp(requantize((a - a_zp) · (b - b_zp), out) + y_zp, act_min, act_max)`.
 
-use super::{add::validate_binary, broadcast, check_multiplier, ensure, Check, OpShapes, ParamReader, ParamWriter};
+use super::{
+    add::validate_binary, broadcast, check_multiplier, ensure, Check, OpShapes, ParamReader,
+    ParamWriter,
+};
 use crate::quant::requantize_to_i8;
 use crate::tensor::{TensorMut, TensorRef};
 
@@ -23,14 +26,23 @@ impl MulParams {
     /// Decode from the op record.
     pub fn decode(b: &[u8]) -> Result<Self, &'static str> {
         let mut r = ParamReader::new(b, Self::LEN)?;
-        let p = MulParams { out: (r.i32(), r.i32()), act_min: r.i8(), act_max: r.i8() };
+        let p = MulParams {
+            out: (r.i32(), r.i32()),
+            act_min: r.i8(),
+            act_max: r.i8(),
+        };
         check_multiplier(p.out.0, p.out.1)?;
         ensure(p.act_min <= p.act_max, "activation range is empty")?;
         Ok(p)
     }
     /// Encode for the op record.
     pub fn encode(&self) -> [u8; Self::LEN] {
-        ParamWriter::<{ Self::LEN }>::new().i32(self.out.0).i32(self.out.1).i8(self.act_min).i8(self.act_max).finish()
+        ParamWriter::<{ Self::LEN }>::new()
+            .i32(self.out.0)
+            .i32(self.out.1)
+            .i8(self.act_min)
+            .i8(self.act_max)
+            .finish()
     }
 }
 
@@ -49,6 +61,13 @@ pub fn eval(p: &MulParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
     let yd = y.as_i8_mut();
     broadcast::for_each(&a.info, &b.info, &info, |ia, ib, io| {
         let prod = (ad[ia] as i32 - a_zp) * (bd[ib] as i32 - b_zp);
-        yd[io] = requantize_to_i8(prod, p.out.0, p.out.1, info.zero_point, p.act_min, p.act_max);
+        yd[io] = requantize_to_i8(
+            prod,
+            p.out.0,
+            p.out.1,
+            info.zero_point,
+            p.act_min,
+            p.act_max,
+        );
     });
 }

@@ -15,9 +15,9 @@
 //! Both clamp to the fused activation range.
 
 use super::{check_multiplier, ensure, same_quant, Check, OpShapes, ParamReader, ParamWriter};
-use crate::quant::requantize;
 use crate::ops::conv::output_size;
 use crate::quant::div_round_half_away;
+use crate::quant::requantize;
 use crate::tensor::{DType, TensorMut, TensorRef};
 
 /// Pooling parameters.
@@ -83,24 +83,66 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     let p = PoolParams::decode(params)?;
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
-    ensure(x.dtype == DType::I8 && y.dtype == DType::I8 && x.rank == 4 && y.rank == 4, "pooling takes int8 NHWC")?;
+    ensure(
+        x.dtype == DType::I8 && y.dtype == DType::I8 && x.rank == 4 && y.rank == 4,
+        "pooling takes int8 NHWC",
+    )?;
     let rescaled = p.rescale != (0, 0);
     if rescaled {
         ensure(s.opcode_is_avg, "only average pooling rescales")?;
         check_multiplier(p.rescale.0, p.rescale.1)?;
-        ensure(p.count_include_pad || p.pad == [0; 4], "a rescaling average pool needs a fixed window count")?;
+        ensure(
+            p.count_include_pad || p.pad == [0; 4],
+            "a rescaling average pool needs a fixed window count",
+        )?;
     } else {
-        ensure(same_quant(x, y), "pooling input and output must share scale and zero point")?;
+        ensure(
+            same_quant(x, y),
+            "pooling input and output must share scale and zero point",
+        )?;
     }
     ensure(p.act_min <= p.act_max, "activation range is empty")?;
-    ensure(p.pad[0] < p.kernel[0] && p.pad[2] < p.kernel[0] && p.pad[1] < p.kernel[1] && p.pad[3] < p.kernel[1], "padding must be smaller than the window")?;
-    ensure((p.kernel[0] as u32) * (p.kernel[1] as u32) < (1 << 23), "window too large")?;
-    let oh = output_size(x.dims[1], p.kernel[0] as u32, p.stride[0], 1, p.pad[0], p.pad[2]).ok_or("window does not fit")?;
-    let ow = output_size(x.dims[2], p.kernel[1] as u32, p.stride[1], 1, p.pad[1], p.pad[3]).ok_or("window does not fit")?;
-    ensure(y.shape() == [x.dims[0], oh, ow, x.dims[3]], "output shape does not match the pooling")
+    ensure(
+        p.pad[0] < p.kernel[0]
+            && p.pad[2] < p.kernel[0]
+            && p.pad[1] < p.kernel[1]
+            && p.pad[3] < p.kernel[1],
+        "padding must be smaller than the window",
+    )?;
+    ensure(
+        (p.kernel[0] as u32) * (p.kernel[1] as u32) < (1 << 23),
+        "window too large",
+    )?;
+    let oh = output_size(
+        x.dims[1],
+        p.kernel[0] as u32,
+        p.stride[0],
+        1,
+        p.pad[0],
+        p.pad[2],
+    )
+    .ok_or("window does not fit")?;
+    let ow = output_size(
+        x.dims[2],
+        p.kernel[1] as u32,
+        p.stride[1],
+        1,
+        p.pad[1],
+        p.pad[3],
+    )
+    .ok_or("window does not fit")?;
+    ensure(
+        y.shape() == [x.dims[0], oh, ow, x.dims[3]],
+        "output shape does not match the pooling",
+    )
 }
 
-fn pool(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], mut reduce: impl FnMut(&mut dyn Iterator<Item = i8>, usize) -> i32) {
+fn pool(
+    p: &PoolParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+    mut reduce: impl FnMut(&mut dyn Iterator<Item = i8>, usize) -> i32,
+) {
     let x = &ins[0];
     let xd = x.as_i8();
     let [n, h, w, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
@@ -117,7 +159,9 @@ fn pool(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], mut r
                 let x0 = ox as isize * p.stride[1] as isize - p.pad[1] as isize;
                 let (xs, xe) = (x0.max(0) as usize, ((x0 + kw).min(w as isize)) as usize);
                 for ch in 0..c {
-                    let mut it = (ys..ye).flat_map(|iy| (xs..xe).map(move |ix| ((b * h + iy) * w + ix) * c + ch)).map(|i| xd[i]);
+                    let mut it = (ys..ye)
+                        .flat_map(|iy| (xs..xe).map(move |ix| ((b * h + iy) * w + ix) * c + ch))
+                        .map(|i| xd[i]);
                     let v = reduce(&mut it, (ye.saturating_sub(ys)) * (xe.saturating_sub(xs)));
                     yd[oi] = v.clamp(p.act_min as i32, p.act_max as i32) as i8;
                     oi += 1;
@@ -129,7 +173,9 @@ fn pool(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], mut r
 
 /// Reference max pooling.
 pub fn eval_max(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
-    pool(p, ins, outs, |it, _| it.map(|v| v as i32).max().unwrap_or(-128));
+    pool(p, ins, outs, |it, _| {
+        it.map(|v| v as i32).max().unwrap_or(-128)
+    });
 }
 
 /// Reference average pooling.

@@ -8,8 +8,14 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     ensure(params.is_empty(), "quantize takes no parameters")?;
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
-    ensure(x.dtype == DType::F32 && y.dtype == DType::I8 && x.num_elements() == y.num_elements(), "quantize maps f32 to int8 of the same size")?;
-    ensure(y.scale > 0.0 && (1.0 / y.scale).is_finite(), "output scale must be positive")
+    ensure(
+        x.dtype == DType::F32 && y.dtype == DType::I8 && x.num_elements() == y.num_elements(),
+        "quantize maps f32 to int8 of the same size",
+    )?;
+    ensure(
+        y.scale > 0.0 && (1.0 / y.scale).is_finite(),
+        "output scale must be positive",
+    )
 }
 
 /// Reference evaluation.

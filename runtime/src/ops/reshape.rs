@@ -8,7 +8,10 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     ensure(params.is_empty(), "reshape takes no parameters")?;
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
-    ensure(x.dtype == y.dtype && x.byte_len == y.byte_len, "reshape must keep dtype and size")?;
+    ensure(
+        x.dtype == y.dtype && x.byte_len == y.byte_len,
+        "reshape must keep dtype and size",
+    )?;
     ensure(same_quant(x, y), "reshape must keep scale and zero point")
 }
 

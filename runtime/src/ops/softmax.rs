@@ -19,12 +19,21 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     s.arity(2, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
     let (t, tdata) = s.constant(1, DType::I32)?;
-    ensure(x.dtype == DType::I8 && y.dtype == DType::I8 && x.shape() == y.shape() && x.rank >= 1, "softmax maps int8 to int8 of the same shape")?;
-    ensure(y.scale == OUTPUT_SCALE && y.zero_point == OUTPUT_ZERO_POINT, "softmax output must have scale 1/256, zero point -128")?;
+    ensure(
+        x.dtype == DType::I8 && y.dtype == DType::I8 && x.shape() == y.shape() && x.rank >= 1,
+        "softmax maps int8 to int8 of the same shape",
+    )?;
+    ensure(
+        y.scale == OUTPUT_SCALE && y.zero_point == OUTPUT_ZERO_POINT,
+        "softmax output must have scale 1/256, zero point -128",
+    )?;
     ensure(t.shape() == [256], "exp table must have 256 entries")?;
     for i in 0..256 {
         let v = crate::format::rd_i32(tdata, 4 * i).ok_or("exp table truncated")?;
-        ensure((0..=1 << 16).contains(&v) && (i > 0 || v >= 1), "exp table entries must lie in [0, 65536], the first one positive")?;
+        ensure(
+            (0..=1 << 16).contains(&v) && (i > 0 || v >= 1),
+            "exp table entries must lie in [0, 65536], the first one positive",
+        )?;
     }
     Ok(())
 }

@@ -25,7 +25,10 @@ impl TransposeParams {
         perm.copy_from_slice(&b[1..1 + MAX_RANK]);
         let mut seen = [false; MAX_RANK];
         for &p in &perm[..rank as usize] {
-            ensure((p as usize) < rank as usize && !seen[p as usize], "not a permutation")?;
+            ensure(
+                (p as usize) < rank as usize && !seen[p as usize],
+                "not a permutation",
+            )?;
             seen[p as usize] = true;
         }
         Ok(TransposeParams { rank, perm })
@@ -43,10 +46,16 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     let p = TransposeParams::decode(params)?;
     s.arity(1, 1)?;
     let (x, y) = (s.input(0)?, &s.outputs[0]);
-    ensure(x.rank == p.rank && y.rank == p.rank && x.dtype == y.dtype, "rank or dtype mismatch")?;
+    ensure(
+        x.rank == p.rank && y.rank == p.rank && x.dtype == y.dtype,
+        "rank or dtype mismatch",
+    )?;
     ensure(same_quant(x, y), "transpose must keep scale and zero point")?;
     for i in 0..p.rank as usize {
-        ensure(y.dims[i] == x.dims[p.perm[i] as usize], "output shape is not the permuted input shape")?;
+        ensure(
+            y.dims[i] == x.dims[p.perm[i] as usize],
+            "output shape is not the permuted input shape",
+        )?;
     }
     Ok(())
 }
@@ -78,8 +87,14 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
                 for i3 in 0..od[3] {
                     for i4 in 0..od[4] {
                         for i5 in 0..od[5] {
-                            let ii = i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3] + i4 * st[4] + i5 * st[5];
-                            yd[oi * es..oi * es + es].copy_from_slice(&x.data[ii * es..ii * es + es]);
+                            let ii = i0 * st[0]
+                                + i1 * st[1]
+                                + i2 * st[2]
+                                + i3 * st[3]
+                                + i4 * st[4]
+                                + i5 * st[5];
+                            yd[oi * es..oi * es + es]
+                                .copy_from_slice(&x.data[ii * es..ii * es + es]);
                             oi += 1;
                         }
                     }
