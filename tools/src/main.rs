@@ -106,6 +106,9 @@ enum Cmd {
         /// Timed iterations.
         #[arg(long, default_value_t = 0)]
         iterations: usize,
+        /// Also print where the time goes, per op kind.
+        #[arg(long)]
+        profile: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -309,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             input,
             iterations,
+            profile,
             json,
         } => {
             let buf = load(&model)?;
@@ -346,15 +350,35 @@ fn run(cli: Cli) -> Result<()> {
             }
             times.sort_by(|a, b| a.total_cmp(b));
             let median = times[n / 2];
+            let mut per_op: BTreeMap<&str, f64> = BTreeMap::new();
+            if profile {
+                for _ in 0..n {
+                    let mut last = Instant::now();
+                    it.invoke_observed(|op, _, _| {
+                        let now = Instant::now();
+                        *per_op.entry(op.opcode.name()).or_default() += (now - last).as_secs_f64() * 1e3 / n as f64;
+                        last = now;
+                    })?;
+                }
+            }
             let v = json!({
                 "model": model.display().to_string(),
                 "median_ms": median, "min_ms": times[0], "max_ms": times[n - 1], "iterations": n,
                 "kernels": mote::kernel_path(), "threads": 1,
                 "arena_bytes": m.arena_bytes(), "weights_bytes": m.constant_bytes(), "model_bytes": m.bytes().len(),
             });
+            let mut v = v;
+            if profile {
+                v["profile_ms"] = json!(per_op);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                let mut kinds: Vec<_> = per_op.iter().collect();
+                kinds.sort_by(|a, b| b.1.total_cmp(a.1));
+                for (k, ms) in kinds {
+                    println!("  {k:<15} {ms:8.3} ms");
+                }
                 println!(
                     "{}: median {:.3} ms (min {:.3}, max {:.3}) over {n} runs, kernels {}, arena {} B, model {} B",
                     model.display(), median, times[0], times[n - 1], mote::kernel_path(), m.arena_bytes(), m.bytes().len()

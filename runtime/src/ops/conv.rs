@@ -164,10 +164,8 @@ pub fn eval(
                             }
                             let xrow = ((b * h + iy as usize) * wi + ix as usize) * c + ci0;
                             let wrow = ((o * kh + ky) * kw + kx) * cg;
-                            for ci in 0..cg {
-                                acc = acc.wrapping_add(
-                                    (xd[xrow + ci] as i32 - x_zp) * wd[wrow + ci] as i32,
-                                );
+                            for (&xv, &wv) in xd[xrow..xrow + cg].iter().zip(&wd[wrow..wrow + cg]) {
+                                acc = acc.wrapping_add((xv as i32 - x_zp) * wv as i32);
                             }
                         }
                     }
