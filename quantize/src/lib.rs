@@ -35,6 +35,8 @@ pub struct Options {
     pub progress: bool,
     /// Correct biases for the mean shift weight rounding causes.
     pub bias_correction: bool,
+    /// Equalize per-channel activation ranges between ReLU convolutions and depthwise ones.
+    pub equalize: bool,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             max_samples: 1000,
             progress: false,
             bias_correction: false,
+            equalize: true,
         }
     }
 }
@@ -104,7 +107,11 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
         }
         None => (synthetic_samples(&fm.inputs, 16), true),
     };
-    let ranges = calibrate::calibrate(&fm, &g, &samples, opts.method, opts.progress)?;
+    let mut ranges = calibrate::calibrate(&fm, &g, &samples, opts.method, opts.progress)?;
+    if opts.equalize {
+        let subset = samples[..samples.len().min(64)].to_vec();
+        passes::equalize::run(&mut g, &fm, &subset, &mut ranges)?;
+    }
     let mut qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
     let scratch = vec![0usize; qgraph.ops.len()];
     let plan = plan::plan(&qgraph, &scratch);

@@ -57,6 +57,9 @@ enum Cmd {
         /// up to 64 calibration samples).
         #[arg(long)]
         bias_correction: bool,
+        /// Skip activation equalization between ReLU convolutions and depthwise ones.
+        #[arg(long)]
+        no_equalize: bool,
     },
     /// Show a .mote model's ops, tensors and memory.
     Inspect {
@@ -149,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
             percentile,
             max_samples,
             bias_correction,
+            no_equalize,
         } => {
             let mut shapes = HashMap::new();
             for s in &input_shape {
@@ -169,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_samples,
                 progress: true,
                 bias_correction,
+                equalize: !no_equalize,
             };
             let q = mote_quantize::quantize_file(&model, &opts)?;
             if q.synthetic_calibration {
@@ -356,7 +361,8 @@ fn run(cli: Cli) -> Result<()> {
                     let mut last = Instant::now();
                     it.invoke_observed(|op, _, _| {
                         let now = Instant::now();
-                        *per_op.entry(op.opcode.name()).or_default() += (now - last).as_secs_f64() * 1e3 / n as f64;
+                        *per_op.entry(op.opcode.name()).or_default() +=
+                            (now - last).as_secs_f64() * 1e3 / n as f64;
                         last = now;
                     })?;
                 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 
 pub mod bias_correction;
 pub mod collapse_unary;
+pub mod equalize;
 pub mod fold_batchnorm;
 pub mod fold_bias;
 pub mod fuse_activation;
