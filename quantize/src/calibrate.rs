@@ -76,47 +76,63 @@ pub fn calibrate(
             for (name, t) in runner.run(&refs)? {
                 let (lo, hi) = ranges[&name];
                 let h = hist.get_mut(&name).expect("every value has a histogram");
-                let w = (hi - lo).max(f32::MIN_POSITIVE);
                 for &v in t.data.iter().filter(|v| v.is_finite()) {
-                    let b = (((v - lo) / w) * (BINS as f32 - 1.0)).round() as usize;
-                    h[b.min(BINS - 1)] += 1;
+                    h[bin_of(v, lo, hi)] += 1;
                 }
             }
             pb.inc(1);
         }
         pb.finish_and_clear();
         for (name, h) in hist {
-            let total: u64 = h.iter().sum();
-            if total == 0 {
-                continue;
-            }
             let (lo, hi) = ranges[&name];
-            let Method::Percentile(p) = method else {
-                ranges.insert(name, mse_range(&h, lo, hi));
-                continue;
-            };
-            let tail = ((1.0 - p / 100.0) * total as f64).floor() as u64;
-            let bin_value = |b: usize| lo + (hi - lo) * b as f32 / (BINS as f32 - 1.0);
-            let (mut acc, mut lo_b) = (0u64, 0usize);
-            for (b, &c) in h.iter().enumerate() {
-                acc += c;
-                if acc > tail {
-                    lo_b = b;
-                    break;
-                }
+            if let Some(r) = range_from_histogram(method, &h, lo, hi) {
+                ranges.insert(name, r);
             }
-            let (mut acc, mut hi_b) = (0u64, BINS - 1);
-            for (b, &c) in h.iter().enumerate().rev() {
-                acc += c;
-                if acc > tail {
-                    hi_b = b;
-                    break;
-                }
-            }
-            ranges.insert(name, (bin_value(lo_b).max(lo), bin_value(hi_b).min(hi)));
         }
     }
     Ok(ranges)
+}
+
+/// Number of histogram bins [`range_from_histogram`] expects.
+pub const HISTOGRAM_BINS: usize = BINS;
+
+/// Histogram bin of `v` over `[lo, hi]` (clamped into range).
+pub fn bin_of(v: f32, lo: f32, hi: f32) -> usize {
+    let w = (hi - lo).max(f32::MIN_POSITIVE);
+    ((((v - lo) / w) * (BINS as f32 - 1.0)).round().max(0.0) as usize).min(BINS - 1)
+}
+
+/// The range `method` picks from a histogram of [`HISTOGRAM_BINS`] bins over `[lo, hi]`; `None`
+/// for an empty histogram or for [`Method::MinMax`] (which keeps `[lo, hi]`).
+pub fn range_from_histogram(method: Method, h: &[u64], lo: f32, hi: f32) -> Option<(f32, f32)> {
+    let total: u64 = h.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let p = match method {
+        Method::MinMax => return None,
+        Method::Mse => return Some(mse_range(h, lo, hi)),
+        Method::Percentile(p) => p,
+    };
+    let tail = ((1.0 - p / 100.0) * total as f64).floor() as u64;
+    let bin_value = |b: usize| lo + (hi - lo) * b as f32 / (BINS as f32 - 1.0);
+    let (mut acc, mut lo_b) = (0u64, 0usize);
+    for (b, &c) in h.iter().enumerate() {
+        acc += c;
+        if acc > tail {
+            lo_b = b;
+            break;
+        }
+    }
+    let (mut acc, mut hi_b) = (0u64, BINS - 1);
+    for (b, &c) in h.iter().enumerate().rev() {
+        acc += c;
+        if acc > tail {
+            hi_b = b;
+            break;
+        }
+    }
+    Some((bin_value(lo_b).max(lo), bin_value(hi_b).min(hi)))
 }
 
 /// The `[a, b]` (with `a ≤ 0 ≤ b`) minimising clipping error plus uniform rounding error

@@ -109,8 +109,7 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
     };
     let mut ranges = calibrate::calibrate(&fm, &g, &samples, opts.method, opts.progress)?;
     if opts.equalize {
-        let subset = samples[..samples.len().min(64)].to_vec();
-        passes::equalize::run(&mut g, &fm, &subset, &mut ranges)?;
+        passes::equalize::run(&mut g, &fm, &samples, &mut ranges, opts.method)?;
     }
     let mut qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
     let scratch = vec![0usize; qgraph.ops.len()];

@@ -1,15 +1,17 @@
-//! Activation equalization between a convolution with a ReLU (or no activation... only ReLU:
-//! it is positively homogeneous) and the depthwise convolution that is its only consumer.
+//! Activation equalization between a convolution with a fused ReLU and the convolution that is
+//! its only consumer (cross-layer equalization, Nagel et al. 2019, aimed at activations).
 //!
 //! Activations get one scale per tensor, so a channel whose values span a tenth of the tensor's
 //! range keeps only a tenth of the 256 levels. Scaling channel `c` of the intermediate tensor by
-//! `k_c = r_max / r_c` (multiplying the producer's output channel, dividing the depthwise
-//! filter) leaves the network's function unchanged, because `relu(k·x) = k·relu(x)` for `k > 0`
-//! and the depthwise filter sees only its own channel. Both sides are quantized per channel
-//! along exactly that axis, so the weights lose nothing, and every channel of the tensor now
-//! uses the whole range. (Cross-layer equalization, Nagel et al. 2019, applied to activations.)
+//! `k_c` (multiplying the producer's output channel, dividing the consumer's taps that read
+//! channel `c`) leaves the network's function unchanged, because `relu(k·x) = k·relu(x)` for
+//! `k > 0`. The producer is quantized per output channel, so it loses nothing. A depthwise
+//! consumer is quantized per channel along the same axis, so it loses nothing either and the
+//! channels are equalized fully (`k_c = r_max / r_c`); a full convolution pays on its input
+//! axis, so it gets the geometric compromise `k_c = sqrt(r_max / r_c)`. The equalized tensor
+//! gets a range of its own, from its own histogram, with the calibration method in use.
 
-use crate::calibrate::Ranges;
+use crate::calibrate::{bin_of, range_from_histogram, Method, Ranges, HISTOGRAM_BINS};
 use crate::float_model::FloatModel;
 use crate::graph::{Act, Graph, Op};
 use crate::host::Samples;
@@ -18,12 +20,14 @@ use anyhow::Result;
 /// Largest per-channel factor: dead channels are not blown up without bound.
 const MAX_FACTOR: f32 = 64.0;
 
-/// Find producer/depthwise pairs, measure per-channel maxima on `samples`, rescale.
+/// Find producer/consumer pairs, measure per-channel maxima on `samples`, rescale; returns how
+/// many tensors were equalized.
 pub fn run(
     g: &mut Graph,
     fm: &FloatModel,
     samples: &Samples,
     ranges: &mut Ranges,
+    method: Method,
 ) -> Result<usize> {
     let mut pairs = Vec::new();
     for (p, n) in g.nodes.iter().enumerate() {
@@ -52,7 +56,8 @@ pub fn run(
             ..
         } = &g.nodes[d].op
         {
-            if *groups == channels && dw[0] == channels && dw[1] == 1 {
+            let depthwise = *groups == channels && dw[0] == channels && dw[1] == 1;
+            if depthwise || (*groups == 1 && dw[1] == channels) {
                 pairs.push((p, d, channels));
             }
         }
@@ -79,21 +84,56 @@ pub fn run(
             }
         }
     }
+    // Depthwise consumers are quantized per channel along the scaled axis: full equalization is
+    // free. A full convolution sees the factor on its input axis, which coarsens its weights'
+    // relative rounding: meet halfway (geometric mean), as cross-layer equalization does.
+    let depthwise: Vec<bool> = pairs
+        .iter()
+        .map(|&(_, d, c)| matches!(g.nodes[d].op, Op::Conv { groups, .. } if groups == c && c > 1))
+        .collect();
+    let factors: Vec<Vec<f32>> = maxima
+        .iter()
+        .zip(&depthwise)
+        .map(|(m, &dw)| {
+            let r_max = m.iter().cloned().fold(0f32, f32::max);
+            m.iter()
+                .map(|&r| {
+                    if r > 0.0 && r_max > 0.0 {
+                        (r_max / r).min(MAX_FACTOR)
+                    } else {
+                        1.0
+                    }
+                })
+                .map(|f| if dw { f } else { f.sqrt() })
+                .collect()
+        })
+        .collect();
+    // The equalized tensors get ranges of their own, from their own distribution.
+    let widest: Vec<f32> = maxima
+        .iter()
+        .zip(&factors)
+        .map(|(m, f)| m.iter().zip(f).map(|(r, k)| r * k).fold(0f32, f32::max))
+        .collect();
+    let mut hist = vec![vec![0u64; HISTOGRAM_BINS]; pairs.len()];
+    if method != Method::MinMax {
+        for s in samples {
+            let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
+            let vals = runner.run(&refs)?;
+            for (k, name) in names.iter().enumerate() {
+                let t = &vals[name];
+                let c = pairs[k].2;
+                let inner: usize = t.shape[2..].iter().product();
+                for (i, &v) in t.data.iter().enumerate() {
+                    hist[k][bin_of(v * factors[k][(i / inner) % c], 0.0, widest[k])] += 1;
+                }
+            }
+        }
+    }
     for (k, &(p, d, c)) in pairs.iter().enumerate() {
-        let r_max = maxima[k].iter().cloned().fold(0f32, f32::max);
-        if r_max <= 0.0 {
+        if widest[k] <= 0.0 {
             continue;
         }
-        let factors: Vec<f32> = maxima[k]
-            .iter()
-            .map(|&r| {
-                if r > 0.0 {
-                    (r_max / r).min(MAX_FACTOR)
-                } else {
-                    1.0
-                }
-            })
-            .collect();
+        let f = &factors[k];
         if let Op::Conv {
             w, bias, w_shape, ..
         } = &mut g.nodes[p].op
@@ -102,29 +142,27 @@ pub fn run(
             for ch in 0..c {
                 w[ch * per..(ch + 1) * per]
                     .iter_mut()
-                    .for_each(|v| *v *= factors[ch]);
-                bias[ch] *= factors[ch];
+                    .for_each(|v| *v *= f[ch]);
+                bias[ch] *= f[ch];
             }
         }
         if let Op::Conv { w, w_shape, .. } = &mut g.nodes[d].op {
-            let per = w_shape[1] * w_shape[2] * w_shape[3];
-            for ch in 0..c {
-                w[ch * per..(ch + 1) * per]
-                    .iter_mut()
-                    .for_each(|v| *v /= factors[ch]);
+            // weights [Co, Ci/groups, KH, KW]: divide the taps that read channel ch
+            let taps = w_shape[2] * w_shape[3];
+            for o in 0..w_shape[0] {
+                for i in 0..w_shape[1] {
+                    let ch = if depthwise[k] { o } else { i };
+                    let start = (o * w_shape[1] + i) * taps;
+                    w[start..start + taps].iter_mut().for_each(|v| *v /= f[ch]);
+                }
             }
         }
-        // The tensor now differs from the ONNX value: rename it so reports do not compare the
-        // two, and give it the range its channels now share.
+        // The tensor now differs from the ONNX value: rename it so reports do not compare the two.
         let old = g.nodes[p].output.clone();
         let new = format!("{old}#eq");
-        let (lo, hi) = ranges.get(&old).copied().unwrap_or((0.0, r_max));
-        let widest = maxima[k]
-            .iter()
-            .zip(&factors)
-            .map(|(r, f)| r * f)
-            .fold(0f32, f32::max);
-        ranges.insert(new.clone(), (lo.min(0.0), widest.max(hi.min(widest))));
+        let range =
+            range_from_histogram(method, &hist[k], 0.0, widest[k]).unwrap_or((0.0, widest[k]));
+        ranges.insert(new.clone(), range);
         if let Some(s) = g.shapes.get(&old).cloned() {
             g.shapes.insert(new.clone(), s);
         }
