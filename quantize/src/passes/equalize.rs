@@ -12,7 +12,7 @@
 //! gets a range of its own, from its own histogram, with the calibration method in use.
 
 use crate::calibrate::{bin_of, range_from_histogram, Method, Ranges, HISTOGRAM_BINS};
-use crate::float_model::FloatModel;
+use crate::float_model::{FloatModel, FloatRunner};
 use crate::graph::{Act, Graph, Op};
 use crate::host::Samples;
 use anyhow::Result;
@@ -71,19 +71,10 @@ pub fn run(
         .collect();
     let runner = fm.runner(&names)?;
     let mut maxima: Vec<Vec<f32>> = pairs.iter().map(|&(_, _, c)| vec![0f32; c]).collect();
-    for s in samples {
-        let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
-        let vals = runner.run(&refs)?;
-        for (k, name) in names.iter().enumerate() {
-            let t = &vals[name];
-            let c = pairs[k].2;
-            let inner: usize = t.shape[2..].iter().product();
-            for (i, &v) in t.data.iter().enumerate() {
-                let ch = (i / inner) % c;
-                maxima[k][ch] = maxima[k][ch].max(v.abs());
-            }
-        }
-    }
+    let channels: Vec<usize> = pairs.iter().map(|p| p.2).collect();
+    visit_channels(&runner, samples, &names, &channels, |k, ch, v| {
+        maxima[k][ch] = maxima[k][ch].max(v.abs());
+    })?;
     // Depthwise consumers are quantized per channel along the scaled axis: full equalization is
     // free. A full convolution sees the factor on its input axis, which coarsens its weights'
     // relative rounding: meet halfway (geometric mean), as cross-layer equalization does.
@@ -116,18 +107,9 @@ pub fn run(
         .collect();
     let mut hist = vec![vec![0u64; HISTOGRAM_BINS]; pairs.len()];
     if method != Method::MinMax {
-        for s in samples {
-            let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
-            let vals = runner.run(&refs)?;
-            for (k, name) in names.iter().enumerate() {
-                let t = &vals[name];
-                let c = pairs[k].2;
-                let inner: usize = t.shape[2..].iter().product();
-                for (i, &v) in t.data.iter().enumerate() {
-                    hist[k][bin_of(v * factors[k][(i / inner) % c], 0.0, widest[k])] += 1;
-                }
-            }
-        }
+        visit_channels(&runner, samples, &names, &channels, |k, ch, v| {
+            hist[k][bin_of(v * factors[k][ch], 0.0, widest[k])] += 1;
+        })?;
     }
     for (k, &(p, d, c)) in pairs.iter().enumerate() {
         if widest[k] <= 0.0 {
@@ -170,4 +152,27 @@ pub fn run(
         g.nodes[d].inputs[0] = new;
     }
     Ok(pairs.len())
+}
+
+/// Run the float model on every sample and call `f(k, channel, value)` for every value of the
+/// observed NCHW tensors `names[k]` (which have `channels[k]` channels).
+fn visit_channels(
+    runner: &FloatRunner,
+    samples: &Samples,
+    names: &[String],
+    channels: &[usize],
+    mut f: impl FnMut(usize, usize, f32),
+) -> Result<()> {
+    for s in samples {
+        let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
+        let vals = runner.run(&refs)?;
+        for (k, name) in names.iter().enumerate() {
+            let t = &vals[name];
+            let inner: usize = t.shape[2..].iter().product();
+            for (i, &v) in t.data.iter().enumerate() {
+                f(k, (i / inner.max(1)) % channels[k], v);
+            }
+        }
+    }
+    Ok(())
 }
