@@ -4,7 +4,7 @@ use mote_quantize::float_model::FloatModel;
 use mote_quantize::host::run_samples;
 use mote_quantize::npz::{write_npz, NamedArray};
 use mote_quantize::{quantize_file, Options};
-use mote_tests::{noise, tiny_cnn};
+use mote_tests::{noise, tiny_cnn, Attr};
 use std::collections::HashMap;
 
 fn calib_file(dir: &std::path::Path, n: usize, seed: u64) -> std::path::PathBuf {
@@ -150,4 +150,95 @@ fn tempdir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Conv → ReLU → depthwise, where the ReLU output's channels span ranges 50× apart and the
+/// depthwise filters undo that (so the output's channels are alike): equalization must keep the
+/// function and give the narrow channels back their precision.
+#[test]
+fn equalization_helps_imbalanced_channels() {
+    let dir = tempdir();
+    let onnx = dir.join("imbalanced.onnx");
+    let mut b = mote_tests::OnnxBuilder::new(13);
+    b.input("x", &[1, 3, 10, 10]).output("y", &[1, 8, 10, 10]);
+    let scale = |c: usize| [1.0f32, 0.02, 0.1, 0.5, 0.05, 1.0, 0.3, 0.03][c];
+    let w1: Vec<f32> = noise(21, 8 * 27)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * scale(i / 27))
+        .collect();
+    b.init("w1", &[8, 3, 3, 3], w1).init(
+        "b1",
+        &[8],
+        noise(22, 8)
+            .iter()
+            .enumerate()
+            .map(|(c, v)| v.abs() * scale(c))
+            .collect(),
+    );
+    b.init(
+        "wd",
+        &[8, 1, 3, 3],
+        noise(23, 72)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v / scale(i / 9))
+            .collect(),
+    );
+    b.node(
+        "Conv",
+        &["x", "w1", "b1"],
+        &["c1"],
+        vec![("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
+    b.node("Relu", &["c1"], &["r1"], vec![]);
+    b.node(
+        "Conv",
+        &["r1", "wd"],
+        &["y"],
+        vec![
+            ("group", Attr::Int(8)),
+            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+        ],
+    );
+    b.save(&onnx);
+    let calib = dir.join("calib.npz");
+    write_npz(
+        &calib,
+        &[NamedArray {
+            name: "x".into(),
+            shape: vec![32, 1, 3, 10, 10],
+            data: noise(25, 32 * 300),
+        }],
+    )
+    .unwrap();
+    let test: Vec<Vec<Vec<f32>>> = (0..16).map(|i| vec![noise(500 + i, 300)]).collect();
+    let fm = FloatModel::load(&onnx, &HashMap::new()).unwrap();
+    let runner = fm.runner(&["y".to_string()]).unwrap();
+    let sqnr = |equalize: bool| {
+        let q = quantize_file(
+            &onnx,
+            &Options {
+                calib: Some(calib.clone()),
+                equalize,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let out = run_samples(&mote::Model::parse(&q.bytes).unwrap(), &test).unwrap();
+        let (mut s, mut n) = (0f64, 0f64);
+        for (x, o) in test.iter().zip(&out) {
+            for (a, b) in runner.run(&[&x[0]]).unwrap()["y"].data.iter().zip(&o[0]) {
+                s += (*a as f64).powi(2);
+                n += (*a as f64 - *b as f64).powi(2);
+            }
+        }
+        10.0 * (s / n).log10()
+    };
+    let (plain, equalized) = (sqnr(false), sqnr(true));
+    println!("SQNR without equalization {plain:.1} dB, with {equalized:.1} dB");
+    assert!(
+        equalized > plain + 6.0,
+        "equalization: {plain:.1} dB -> {equalized:.1} dB"
+    );
 }
