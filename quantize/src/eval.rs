@@ -84,14 +84,25 @@ pub fn evaluate(
     let runner = fm.runner(&out_names)?;
     let q = run_samples(model, &samples)?;
     let mut reports = Vec::new();
+    // float outputs, once per sample
+    let mut float_out: Vec<Vec<Vec<f32>>> = Vec::with_capacity(samples.len());
+    for s in &samples {
+        let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
+        let mut vals = runner.run(&refs)?;
+        float_out.push(
+            out_names
+                .iter()
+                .map(|n| vals.remove(n).map(|t| t.data).unwrap_or_default())
+                .collect(),
+        );
+    }
     for (k, (name, shape)) in outputs.iter().enumerate() {
         let classes = *shape.last().unwrap_or(&1);
         let (mut agree, mut total, mut cos_sum, mut sig, mut noise) =
             (0usize, 0usize, 0f64, 0f64, 0f64);
         let (mut f_ok, mut q_ok) = (0usize, 0usize);
-        for (i, s) in samples.iter().enumerate() {
-            let refs: Vec<&[f32]> = s.iter().map(|v| v.as_slice()).collect();
-            let f = &runner.run(&refs)?[name].data;
+        for i in 0..samples.len() {
+            let f = &float_out[i][k];
             let qv = &q[i][k];
             for (fr, qr) in f.chunks(classes).zip(qv.chunks(classes)) {
                 total += 1;

@@ -33,8 +33,6 @@ pub struct Options {
     pub max_samples: usize,
     /// Show progress bars.
     pub progress: bool,
-    /// Correct biases for the mean shift weight rounding causes.
-    pub bias_correction: bool,
     /// Equalize per-channel activation ranges between ReLU convolutions and depthwise ones.
     pub equalize: bool,
 }
@@ -47,7 +45,6 @@ impl Default for Options {
             method: calibrate::Method::Mse,
             max_samples: 1000,
             progress: false,
-            bias_correction: false,
             equalize: true,
         }
     }
@@ -111,13 +108,9 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
     if opts.equalize {
         passes::equalize::run(&mut g, &fm, &samples, &mut ranges, opts.method)?;
     }
-    let mut qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
+    let qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
     let scratch = vec![0usize; qgraph.ops.len()];
     let plan = plan::plan(&qgraph, &scratch);
-    if opts.bias_correction {
-        let subset = samples[..samples.len().min(64)].to_vec();
-        passes::bias_correction::run(&mut qgraph, &subset, |q| writer::write(q, &plan))?;
-    }
     let bytes = writer::write(&qgraph, &plan)?;
     mote::Model::parse(&bytes).context("internal error: the written model does not validate")?;
     Ok(Quantized {

@@ -48,22 +48,6 @@ pub struct QOp {
     pub inputs: Vec<usize>,
     /// Output tensor indices.
     pub outputs: Vec<usize>,
-    /// For Conv2d/FullyConnected: what bias correction needs.
-    pub weight_error: Option<WeightError>,
-}
-
-/// The weight quantization error of a conv/FC, summed over the kernel window: `delta[c][i]` is
-/// `Σ_window (scale_c·Wq - W)[c, i, ...]` for output channel `c` and input channel `i` of its group.
-#[derive(Debug, Clone)]
-pub struct WeightError {
-    /// `[out_channels × in_channels_per_group]`.
-    pub delta: Vec<f64>,
-    /// Input channels per group.
-    pub per_group: usize,
-    /// Output channels per group.
-    pub out_per_group: usize,
-    /// Accumulator scale `s_x · s_w[c]` per output channel.
-    pub acc_scale: Vec<f64>,
 }
 
 /// The int8 graph before memory planning.
@@ -184,7 +168,6 @@ impl<'g> Lowerer<'g> {
             params,
             inputs,
             outputs,
-            weight_error: None,
         });
     }
 
@@ -359,16 +342,6 @@ impl<'g> Lowerer<'g> {
                     }
                 }
                 let (bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
-                let mut delta = vec![0f64; co * cig];
-                for o in 0..co {
-                    for ci in 0..cig {
-                        for k in 0..kh * kw {
-                            let idx = (o * cig + ci) * kh * kw + k;
-                            delta[o * cig + ci] += (wq[idx] as f32 * ws[o] - w[idx]) as f64;
-                        }
-                    }
-                }
-                let werr = WeightError { delta, per_group: cig, out_per_group: co / *groups, acc_scale: ws.iter().map(|&s| s as f64 * sx).collect() };
                 let wt_i = self.const_tensor(format!("{}#w", n.output), DType::I8, vec![co, kh, kw, cig], wt);
                 let b_i = self.const_tensor(format!("{}#b", n.output), DType::I32, vec![co], i32_bytes(&bq));
                 let r_i = self.const_tensor(format!("{}#rq", n.output), DType::I32, vec![co, 2], i32_bytes(&rq));
@@ -384,7 +357,6 @@ impl<'g> Lowerer<'g> {
                 };
                 let y = self.activation(&n.output, Layout::Nhwc, vec![out_shape[0], out_shape[2], out_shape[3], out_shape[1]], out_qp);
                 self.op(OpCode::Conv2d, p.encode().to_vec(), vec![x, wt_i, b_i, r_i], vec![y]);
-                self.q.ops.last_mut().expect("just pushed").weight_error = Some(werr);
             }
             Op::Gemm { w, k, m, bias, act } => {
                 let x = self.get(&n.inputs[0], Layout::Nchw)?;
@@ -397,15 +369,12 @@ impl<'g> Lowerer<'g> {
                 }
                 let (wq, ws) = quantize_weights(&wt, *m);
                 let (bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
-                let delta: Vec<f64> = (0..*m * *k).map(|i| (wq[i] as f32 * ws[i / *k] - wt[i]) as f64).collect();
-                let werr = WeightError { delta, per_group: *k, out_per_group: *m, acc_scale: ws.iter().map(|&s| s as f64 * sx).collect() };
                 let w_i = self.const_tensor(format!("{}#w", n.output), DType::I8, vec![*m, *k], wq.iter().map(|&v| v as u8).collect());
                 let b_i = self.const_tensor(format!("{}#b", n.output), DType::I32, vec![*m], i32_bytes(&bq));
                 let r_i = self.const_tensor(format!("{}#rq", n.output), DType::I32, vec![*m, 2], i32_bytes(&rq));
                 let (amin, amax) = act_range(*act, out_qp.0, out_qp.1);
                 let y = self.activation(&n.output, Layout::Nchw, out_shape, out_qp);
                 self.op(OpCode::FullyConnected, FcParams { act_min: amin, act_max: amax }.encode().to_vec(), vec![x, w_i, b_i, r_i], vec![y]);
-                self.q.ops.last_mut().expect("just pushed").weight_error = Some(werr);
             }
             Op::Binary(op, act) => {
                 let nhwc = out_shape.len() == 4 && n.inputs.iter().any(|v| !self.g.is_const(v) && self.layouts_available(v) == Some(Layout::Nhwc));

@@ -294,30 +294,18 @@ impl<'a> Model<'a> {
         for t in 0..self.header.n_tensors {
             self.validate_tensor(t)?;
         }
-        for (i, what) in [(0, "input"), (1, "output")] {
-            let n = if i == 0 {
-                self.num_inputs()
-            } else {
-                self.num_outputs()
-            };
-            for k in 0..n {
-                let t = if i == 0 {
-                    self.input_index(k)
-                } else {
-                    self.output_index(k)
-                };
-                let info = self
-                    .tensor(t)
-                    .map_err(|_| Error::BadLayout("graph input/output names a missing tensor"))?;
-                if info.kind != TensorKind::Arena {
-                    return Err(Error::BadTensor {
-                        tensor: t,
-                        reason: what_kind(what),
-                    });
-                }
+        let inputs = (0..self.num_inputs())
+            .map(|k| (self.input_index(k), "graph input is not an arena tensor"));
+        let outputs = (0..self.num_outputs())
+            .map(|k| (self.output_index(k), "graph output is not an arena tensor"));
+        for (t, reason) in inputs.chain(outputs) {
+            let info = self
+                .tensor(t)
+                .map_err(|_| Error::BadLayout("graph input/output names a missing tensor"))?;
+            if info.kind != TensorKind::Arena {
+                return Err(Error::BadTensor { tensor: t, reason });
             }
         }
-        let mut consumed = 0usize;
         let mut count = 0usize;
         let mut it = self.ops();
         for op in &mut it {
@@ -325,8 +313,7 @@ impl<'a> Model<'a> {
             self.validate_op(&op)?;
             count += 1;
         }
-        consumed += it.pos;
-        if count != self.header.n_ops as usize || consumed != self.header.ops_len {
+        if count != self.header.n_ops as usize || it.pos != self.header.ops_len {
             return Err(Error::BadLayout(
                 "op list length does not match its records",
             ));
@@ -541,13 +528,5 @@ impl<'a> Model<'a> {
             index: 0,
             remaining: self.header.n_ops,
         }
-    }
-}
-
-fn what_kind(what: &'static str) -> &'static str {
-    if what == "input" {
-        "graph input is not an arena tensor"
-    } else {
-        "graph output is not an arena tensor"
     }
 }

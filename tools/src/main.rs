@@ -53,10 +53,6 @@ enum Cmd {
         /// Use at most this many calibration samples.
         #[arg(long, default_value_t = 1000)]
         max_samples: usize,
-        /// Correct conv/FC biases for the mean shift of weight rounding (measures input means on
-        /// up to 64 calibration samples).
-        #[arg(long)]
-        bias_correction: bool,
         /// Skip activation equalization between ReLU convolutions and depthwise ones.
         #[arg(long)]
         no_equalize: bool,
@@ -151,7 +147,6 @@ fn run(cli: Cli) -> Result<()> {
             calibration,
             percentile,
             max_samples,
-            bias_correction,
             no_equalize,
         } => {
             let mut shapes = HashMap::new();
@@ -172,7 +167,6 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 max_samples,
                 progress: true,
-                bias_correction,
                 equalize: !no_equalize,
             };
             let q = mote_quantize::quantize_file(&model, &opts)?;

@@ -3,7 +3,6 @@
 use crate::graph::Graph;
 use anyhow::Result;
 
-pub mod bias_correction;
 pub mod collapse_unary;
 pub mod equalize;
 pub mod fold_batchnorm;
