@@ -7,8 +7,9 @@
 //!
 //! `acc = bias[co] + Σ (x - x_zp) · w`, then `y = clamp(requantize(acc) + y_zp, act_min, act_max)`.
 
-use super::{check_requant_table, ensure, Check, OpShapes, ParamReader, ParamWriter};
-use crate::quant::requantize_to_i8;
+use super::{
+    check_requant_table, ensure, ChannelRequant, Check, OpShapes, ParamReader, ParamWriter,
+};
 use crate::tensor::{DType, TensorInfo, TensorMut, TensorRef};
 
 /// Convolution parameters.
@@ -145,6 +146,12 @@ pub fn eval(
     let [dh, dw] = p.dilation.map(|v| v as isize);
     let (pt, pl) = (p.pad[0] as isize, p.pad[1] as isize);
     let yd = y.as_i8_mut();
+    let requant = ChannelRequant {
+        table: rq,
+        zero_point: y_zp,
+        min: p.act_min,
+        max: p.act_max,
+    };
     let mut out_i = 0usize;
     for b in 0..n {
         for oy in 0..oh {
@@ -169,14 +176,7 @@ pub fn eval(
                             }
                         }
                     }
-                    yd[out_i] = requantize_to_i8(
-                        acc,
-                        rq.i32_at(2 * o),
-                        rq.i32_at(2 * o + 1),
-                        y_zp,
-                        p.act_min,
-                        p.act_max,
-                    );
+                    yd[out_i] = requant.apply(acc, o);
                     out_i += 1;
                 }
             }

@@ -4,8 +4,9 @@
 //! int32 constant `[M]`, `requant` int32 constant `[M, 2]`. Output int8 `[..., M]` with the same
 //! number of rows. `y[r, m] = clamp(requantize(bias[m] + Σ_k (x[r, k] - x_zp) · w[m, k]) + y_zp)`.
 
-use super::{check_requant_table, ensure, Check, OpShapes, ParamReader, ParamWriter};
-use crate::quant::requantize_to_i8;
+use super::{
+    check_requant_table, ensure, ChannelRequant, Check, OpShapes, ParamReader, ParamWriter,
+};
 use crate::tensor::{DType, TensorMut, TensorRef};
 
 /// Fully connected parameters.
@@ -77,6 +78,12 @@ pub fn eval(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
     let y = &mut outs[0];
     let y_zp = y.info.zero_point;
     let yd = y.as_i8_mut();
+    let requant = ChannelRequant {
+        table: rq,
+        zero_point: y_zp,
+        min: p.act_min,
+        max: p.act_max,
+    };
     for (xr, yr) in xd.chunks_exact(k).zip(yd.chunks_exact_mut(m)) {
         for (o, out) in yr.iter_mut().enumerate() {
             let wr = &wd[o * k..o * k + k];
@@ -84,14 +91,7 @@ pub fn eval(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
             for (&a, &b) in xr.iter().zip(wr) {
                 acc = acc.wrapping_add((a as i32 - x_zp) * b as i32);
             }
-            *out = requantize_to_i8(
-                acc,
-                rq.i32_at(2 * o),
-                rq.i32_at(2 * o + 1),
-                y_zp,
-                p.act_min,
-                p.act_max,
-            );
+            *out = requant.apply(acc, o);
         }
     }
 }

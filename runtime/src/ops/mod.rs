@@ -162,6 +162,34 @@ pub(crate) fn check_requant_table(info: &TensorInfo, data: &[u8], channels: usiz
     Ok(())
 }
 
+/// Per-output-channel requantization: the `[channels, 2]` int32 (multiplier, shift) constant of
+/// Conv2d and FullyConnected, applied with the output's zero point and fused clamp.
+pub struct ChannelRequant<'a, 'b> {
+    /// The table tensor.
+    pub table: &'b TensorRef<'a>,
+    /// Output zero point.
+    pub zero_point: i32,
+    /// Lower end of the fused activation clamp.
+    pub min: i8,
+    /// Upper end of the fused activation clamp.
+    pub max: i8,
+}
+
+impl ChannelRequant<'_, '_> {
+    /// Requantize the accumulator of output channel `channel`.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32, channel: usize) -> i8 {
+        crate::quant::requantize_to_i8(
+            acc,
+            self.table.i32_at(2 * channel),
+            self.table.i32_at(2 * channel + 1),
+            self.zero_point,
+            self.min,
+            self.max,
+        )
+    }
+}
+
 pub(crate) fn check_multiplier(m: i32, s: i32) -> Check {
     ensure(
         m >= 0 && (crate::quant::MIN_SHIFT..=crate::quant::MAX_SHIFT).contains(&s),
