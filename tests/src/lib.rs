@@ -294,3 +294,22 @@ pub fn fetched(rel: &str) -> PathBuf {
     assert!(p.exists(), "{} is missing: run `models/fetch && python3 tools/make_data.py` (the README's test command does)", p.display());
     p
 }
+
+/// Write [`tiny_cnn`] and `n` seeded calibration samples scaled by `amplitude` into `dir`;
+/// returns the ONNX and `.npz` paths.
+pub fn tiny_cnn_files(dir: &Path, n: usize, seed: u64, amplitude: f32) -> (PathBuf, PathBuf) {
+    let onnx = dir.join("tiny.onnx");
+    tiny_cnn().save(&onnx);
+    let calib = dir.join(format!("calib{seed}.npz"));
+    let data = noise(seed, n * 432).iter().map(|v| v * amplitude).collect();
+    mote_quantize::npz::write_npz(
+        &calib,
+        &[mote_quantize::npz::NamedArray {
+            name: "x".into(),
+            shape: vec![n, 1, 3, 12, 12],
+            data,
+        }],
+    )
+    .expect("write calibration npz");
+    (onnx, calib)
+}

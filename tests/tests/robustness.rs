@@ -3,25 +3,13 @@
 
 use mote::format::checksum;
 use mote::{Error, Interpreter, Model};
-use mote_quantize::npz::{write_npz, NamedArray};
 use mote_quantize::{quantize_file, Options};
-use mote_tests::{noise, tiny_cnn};
+use mote_tests::{noise, tiny_cnn_files};
 
 fn model_bytes() -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("mote-robust-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let onnx = dir.join("tiny.onnx");
-    tiny_cnn().save(&onnx);
-    let calib = dir.join("calib.npz");
-    write_npz(
-        &calib,
-        &[NamedArray {
-            name: "x".into(),
-            shape: vec![8, 1, 3, 12, 12],
-            data: noise(5, 8 * 432),
-        }],
-    )
-    .unwrap();
+    let (onnx, calib) = tiny_cnn_files(&dir, 8, 5, 1.0);
     quantize_file(
         &onnx,
         &Options {

@@ -4,29 +4,13 @@ use mote_quantize::float_model::FloatModel;
 use mote_quantize::host::run_samples;
 use mote_quantize::npz::{write_npz, NamedArray};
 use mote_quantize::{quantize_file, Options};
-use mote_tests::{noise, tiny_cnn, Attr};
+use mote_tests::{noise, tiny_cnn_files, Attr};
 use std::collections::HashMap;
-
-fn calib_file(dir: &std::path::Path, n: usize, seed: u64) -> std::path::PathBuf {
-    let p = dir.join(format!("calib{seed}.npz"));
-    write_npz(
-        &p,
-        &[NamedArray {
-            name: "x".into(),
-            shape: vec![n, 1, 3, 12, 12],
-            data: noise(seed, n * 432).iter().map(|v| v * 2.0).collect(),
-        }],
-    )
-    .unwrap();
-    p
-}
 
 #[test]
 fn tiny_cnn_int8_tracks_float() {
     let dir = tempdir();
-    let onnx = dir.join("tiny.onnx");
-    tiny_cnn().save(&onnx);
-    let calib = calib_file(&dir, 64, 100);
+    let (onnx, calib) = tiny_cnn_files(&dir, 64, 100, 2.0);
     let q = quantize_file(
         &onnx,
         &Options {
@@ -73,9 +57,7 @@ fn tiny_cnn_int8_tracks_float() {
 #[test]
 fn quantization_is_deterministic() {
     let dir = tempdir();
-    let onnx = dir.join("tiny.onnx");
-    tiny_cnn().save(&onnx);
-    let calib = calib_file(&dir, 16, 7);
+    let (onnx, calib) = tiny_cnn_files(&dir, 16, 7, 2.0);
     let a = quantize_file(
         &onnx,
         &Options {

@@ -1,7 +1,7 @@
 //! The `mote` command line: the documented contract and clear errors for user mistakes.
 
 use mote_quantize::npz::{read_npz, write_npz, NamedArray};
-use mote_tests::{noise, tiny_cnn, OnnxBuilder};
+use mote_tests::{noise, tiny_cnn_files, OnnxBuilder};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,18 +43,7 @@ fn user_error(out: &Output, needles: &[&str]) {
 }
 
 fn quantized(d: &Path) -> PathBuf {
-    let onnx = d.join("tiny.onnx");
-    tiny_cnn().save(&onnx);
-    let calib = d.join("calib.npz");
-    write_npz(
-        &calib,
-        &[NamedArray {
-            name: "x".into(),
-            shape: vec![8, 1, 3, 12, 12],
-            data: noise(1, 8 * 432),
-        }],
-    )
-    .unwrap();
+    let (onnx, calib) = tiny_cnn_files(d, 8, 1, 1.0);
     let m = d.join("tiny.mote");
     let out = mote(&["quantize", s(&onnx), "-o", s(&m), "--calib", s(&calib)]);
     assert!(
