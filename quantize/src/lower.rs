@@ -78,6 +78,17 @@ fn quant(x: f32, scale: f32, zp: i32) -> i32 {
     mote::quant::quantize_f32(x, 1.0 / scale, zp) as i32
 }
 
+/// The 256-entry int8 table of `f`, from input quantization `(scale, zero point)` to output's.
+fn lut_table(
+    (in_scale, in_zp): (f32, i32),
+    (out_scale, out_zp): (f32, i32),
+    f: impl Fn(f32) -> f32,
+) -> Vec<u8> {
+    (-128i32..=127)
+        .map(|q| quant(f((q - in_zp) as f32 * in_scale), out_scale, out_zp) as u8)
+        .collect()
+}
+
 fn act_range(act: Act, scale: f32, zp: i32) -> (i8, i8) {
     match act {
         Act::None => (-128, 127),
@@ -411,7 +422,7 @@ impl<'g> Lowerer<'g> {
                 let layout = self.layouts_available(&n.inputs[0]).unwrap_or(Layout::Nchw);
                 let x = self.get(&n.inputs[0], layout)?;
                 let (sx, zx) = (self.q.tensors[x].scale, self.q.tensors[x].zero_point);
-                let table: Vec<u8> = (-128i32..=127).map(|q| quant(e.eval((q - zx) as f32 * sx), out_qp.0, out_qp.1) as u8).collect();
+                let table = lut_table((sx, zx), out_qp, |v| e.eval(v));
                 let shape = self.q.tensors[x].shape.clone();
                 let y = self.activation(&n.output, layout, shape, out_qp);
                 self.op(OpCode::Lut, table, vec![x], vec![y]);
@@ -492,9 +503,7 @@ impl<'g> Lowerer<'g> {
         if src.scale == qp.0 && src.zero_point == qp.1 {
             return t;
         }
-        let table = (-128i32..=127)
-            .map(|q| quant((q - src.zero_point) as f32 * src.scale, qp.0, qp.1) as u8)
-            .collect();
+        let table = lut_table((src.scale, src.zero_point), qp, |v| v);
         let y = self.tensor(QTensor {
             name: format!("{}#rq", src.name),
             scale: qp.0,

@@ -482,12 +482,7 @@ impl<'a> Model<'a> {
 
     /// The name of tensor `t`, if the model stores one.
     pub fn tensor_name(&self, t: u16) -> Option<&'a str> {
-        let info = self.tensor(t).ok()?;
-        if info.name_off == NO_NAME {
-            None
-        } else {
-            self.name_at(info.name_off)
-        }
+        self.name_of(&self.tensor(t).ok()?)
     }
 
     /// The name a tensor record points to, if any.

@@ -313,3 +313,12 @@ pub fn tiny_cnn_files(dir: &Path, n: usize, seed: u64, amplitude: f32) -> (PathB
     .expect("write calibration npz");
     (onnx, calib)
 }
+
+/// A new empty directory under the system temp dir, unique per process and call.
+pub fn scratch_dir(prefix: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    d
+}

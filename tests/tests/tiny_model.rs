@@ -124,14 +124,7 @@ fn dynamic_input_needs_a_shape() {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "mote-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    mote_tests::scratch_dir("mote-test")
 }
 
 /// Conv → ReLU → depthwise, where the ReLU output's channels span ranges 50× apart and the

@@ -13,15 +13,8 @@ fn mote(args: &[&str]) -> Output {
         .expect("run mote")
 }
 
-fn dir() -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "mote-cli-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn dir() -> std::path::PathBuf {
+    mote_tests::scratch_dir("mote-cli")
 }
 
 fn s(p: &Path) -> &str {

@@ -185,10 +185,9 @@ pub fn eval_avg(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>
     let include = p.count_include_pad;
     let y_zp = outs[0].info.zero_point;
     if p.rescale != (0, 0) {
-        pool(p, ins, outs, |it, valid| {
+        pool(p, ins, outs, |it, _| {
             // padding (when counted) stands for the zero point: it adds nothing to Σ (x - zp)
             let acc: i32 = it.map(|v| v as i32 - zp).sum();
-            let _ = valid;
             requantize(acc, p.rescale.0, p.rescale.1).saturating_add(y_zp)
         });
         return;
