@@ -109,8 +109,7 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
         passes::equalize::run(&mut g, &fm, &samples, &mut ranges, opts.method)?;
     }
     let qgraph = lower::lower(&g, &ranges).with_context(|| format!("{}", path.display()))?;
-    let scratch = vec![0usize; qgraph.ops.len()];
-    let plan = plan::plan(&qgraph, &scratch);
+    let plan = plan::plan(&qgraph, &plan::scratch_sizes(&qgraph));
     let bytes = writer::write(&qgraph, &plan)?;
     mote::Model::parse(&bytes).context("internal error: the written model does not validate")?;
     Ok(Quantized {

@@ -6,8 +6,39 @@
 //! offset that does not overlap any buffer alive at the same time (TFLite Micro's greedy planner).
 
 use crate::lower::QGraph;
-use mote::format::DATA_ALIGN;
-use mote::OpCode;
+use mote::format::{DATA_ALIGN, MAX_RANK, NO_NAME};
+use mote::{OpCode, TensorInfo, TensorKind};
+
+/// Scratch bytes each op needs: the most any kernel path asks for (`mote::ops::scratch_size`),
+/// so one model file runs on every target.
+pub fn scratch_sizes(q: &QGraph) -> Vec<usize> {
+    let info = |t: usize| {
+        let qt = &q.tensors[t];
+        let mut dims = [1u32; MAX_RANK];
+        for (d, &s) in dims.iter_mut().zip(&qt.shape) {
+            *d = s as u32;
+        }
+        TensorInfo {
+            dtype: qt.dtype,
+            kind: if qt.data.is_some() { TensorKind::Constant } else { TensorKind::Arena },
+            rank: qt.shape.len().min(MAX_RANK) as u8,
+            dims,
+            scale: qt.scale,
+            zero_point: qt.zero_point,
+            offset: 0,
+            byte_len: (qt.shape.iter().product::<usize>() * qt.dtype.size()) as u32,
+            name_off: NO_NAME,
+        }
+    };
+    q.ops
+        .iter()
+        .map(|op| {
+            let ins: Vec<Option<TensorInfo>> = op.inputs.iter().map(|&t| Some(info(t))).collect();
+            let outs: Vec<TensorInfo> = op.outputs.iter().map(|&t| info(t)).collect();
+            mote::ops::scratch_size(op.opcode, &op.params, &ins, &outs)
+        })
+        .collect()
+}
 
 /// The plan: offsets of arena tensors and per-op scratch.
 #[derive(Debug, Clone, Default)]

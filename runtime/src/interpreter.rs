@@ -1,6 +1,7 @@
 //! Running a model: the caller owns the arena; `invoke` never allocates.
 
 use crate::error::{Error, Result};
+use crate::kernels::KernelPath;
 use crate::format::{Model, OpRecord, MAX_OP_INPUTS, MAX_OP_OUTPUTS, NO_TENSOR};
 use crate::ops::{self, OpCode};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
@@ -9,10 +10,12 @@ use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
 pub struct Interpreter<'m, 'a> {
     model: Model<'m>,
     arena: &'a mut [u8],
+    path: KernelPath,
 }
 
 impl<'m, 'a> Interpreter<'m, 'a> {
-    /// Bind a validated model to an arena of at least [`Model::arena_bytes`] bytes.
+    /// Bind a validated model to an arena of at least [`Model::arena_bytes`] bytes; kernels
+    /// from [`KernelPath::selected`].
     pub fn new(model: Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
         if arena.len() < model.arena_bytes() {
             return Err(Error::ArenaTooSmall {
@@ -20,7 +23,28 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 available: arena.len(),
             });
         }
-        Ok(Interpreter { model, arena })
+        Ok(Interpreter {
+            model,
+            arena,
+            path: KernelPath::selected()?,
+        })
+    }
+
+    /// The kernel path [`Interpreter::invoke`] runs (the fastest supported unless changed).
+    pub fn kernel_path(&self) -> KernelPath {
+        self.path
+    }
+
+    /// Run a given kernel path; every path gives identical results. Fails if this build or CPU
+    /// cannot run it.
+    pub fn set_kernel_path(&mut self, path: KernelPath) -> Result<()> {
+        if !path.is_supported() {
+            return Err(Error::BadArgument(
+                "this kernel path is not supported by this build or CPU",
+            ));
+        }
+        self.path = path;
+        Ok(())
     }
 
     /// The model being run.
@@ -182,7 +206,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 });
                 let scratch =
                     unsafe { core::slice::from_raw_parts_mut(arena_ptr.add(s_off), s_len) };
-                ops::eval(&op, &ins[..n_in], &mut outs[..n_out], scratch)?;
+                ops::eval(&op, self.path, &ins[..n_in], &mut outs[..n_out], scratch)?;
             }
             for info in &out_infos[..n_out] {
                 let r = self.arena_range(info);

@@ -14,6 +14,7 @@
 pub mod error;
 pub mod format;
 pub mod interpreter;
+pub mod kernels;
 pub mod ops;
 pub mod quant;
 pub mod tensor;
@@ -24,9 +25,11 @@ pub use interpreter::Interpreter;
 pub use ops::OpCode;
 pub use tensor::{DType, TensorInfo, TensorKind};
 
-/// Name of the kernel path this build runs (reported by `mote bench`).
+pub use kernels::KernelPath;
+
+/// Name of the kernel path a new [`Interpreter`] runs by default ([`KernelPath::best`]).
 pub fn kernel_path() -> &'static str {
-    "reference"
+    KernelPath::best().name()
 }
 
 /// A model file read into memory with the 16-byte alignment the format promises its constants.

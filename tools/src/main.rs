@@ -364,7 +364,7 @@ fn run(cli: Cli) -> Result<()> {
             let v = json!({
                 "model": model.display().to_string(),
                 "median_ms": median, "min_ms": times[0], "max_ms": times[n - 1], "iterations": n,
-                "kernels": mote::kernel_path(), "threads": 1,
+                "kernels": it.kernel_path().name(), "threads": 1,
                 "arena_bytes": m.arena_bytes(), "weights_bytes": m.constant_bytes(), "model_bytes": m.bytes().len(),
             });
             let mut v = v;
@@ -381,7 +381,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!(
                     "{}: median {:.3} ms (min {:.3}, max {:.3}) over {n} runs, kernels {}, arena {} B, model {} B",
-                    model.display(), median, times[0], times[n - 1], mote::kernel_path(), m.arena_bytes(), m.bytes().len()
+                    model.display(), median, times[0], times[n - 1], it.kernel_path().name(), m.arena_bytes(), m.bytes().len()
                 );
             }
         }

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{Model, OpRecord};
+use crate::kernels::{self, KernelPath};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
 
 pub mod add;
@@ -236,6 +237,7 @@ pub fn scratch_size(
 /// Run one op with already-validated views.
 pub(crate) fn eval(
     op: &OpRecord<'_>,
+    path: KernelPath,
     inputs: &[TensorRef<'_>],
     outputs: &mut [TensorMut<'_>],
     scratch: &mut [u8],
@@ -248,17 +250,24 @@ pub(crate) fn eval(
     match op.opcode {
         Quantize => quantize::eval(inputs, outputs),
         Dequantize => dequantize::eval(inputs, outputs),
-        Conv2d => conv::eval(
-            &conv::ConvParams::decode(op.params).map_err(bad)?,
-            inputs,
-            outputs,
-            scratch,
-        ),
-        FullyConnected => fully_connected::eval(
-            &fully_connected::FcParams::decode(op.params).map_err(bad)?,
-            inputs,
-            outputs,
-        ),
+        Conv2d => {
+            let p = conv::ConvParams::decode(op.params).map_err(bad)?;
+            let fast = path == KernelPath::Dsp
+                && kernels::conv::covers(&p, &inputs[0].info, &inputs[1].info, scratch.len());
+            if fast {
+                kernels::conv::eval_dsp(&p, inputs, outputs, scratch)
+            } else {
+                conv::eval(&p, inputs, outputs, scratch)
+            }
+        }
+        FullyConnected => {
+            let p = fully_connected::FcParams::decode(op.params).map_err(bad)?;
+            if path == KernelPath::Dsp {
+                kernels::fully_connected::eval_dsp(&p, inputs, outputs)
+            } else {
+                fully_connected::eval(&p, inputs, outputs)
+            }
+        }
         Add => add::eval(
             &add::AddParams::decode(op.params).map_err(bad)?,
             inputs,

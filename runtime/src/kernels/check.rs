@@ -1,0 +1,278 @@
+//! Bit-exactness checks of every kernel path against the reference kernels, on random cases.
+//!
+//! `no_std` and allocation-free so the same checks run in the host test suite (driven by
+//! proptest seeds) and inside test firmware on Cortex-M cores under QEMU, on the real
+//! instructions. A case is fully determined by its seed; the generator leans on edge values
+//! (−128, 127, zero points at both ends, multipliers and biases that saturate).
+
+use super::KernelPath;
+use crate::format::{MAX_RANK, NO_NAME};
+use crate::ops::{conv, fully_connected};
+use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
+
+/// A seeded xorshift64* generator.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Generator for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn int(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i32
+    }
+    /// An int8 value, an edge value one time in four.
+    pub fn i8_edgy(&mut self) -> i8 {
+        match self.next_u64() % 16 {
+            0 => -128,
+            1 => 127,
+            2 => 0,
+            3 => -127,
+            _ => (self.next_u64() >> 56) as i8,
+        }
+    }
+}
+
+/// Why a check failed: which case (seed) and the first differing output element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The case's seed.
+    pub seed: u64,
+    /// Index of the first differing output element (`usize::MAX` if the workspace was too small).
+    pub index: usize,
+    /// Reference result.
+    pub reference: i8,
+    /// Result of the path under test.
+    pub got: i8,
+}
+
+fn info(dtype: DType, shape: &[usize], zero_point: i32) -> TensorInfo {
+    let mut dims = [1u32; MAX_RANK];
+    for (d, &s) in dims.iter_mut().zip(shape) {
+        *d = s as u32;
+    }
+    let n: usize = shape.iter().product();
+    TensorInfo {
+        dtype,
+        kind: TensorKind::Arena,
+        rank: shape.len() as u8,
+        dims,
+        scale: 1.0,
+        zero_point,
+        offset: 0,
+        byte_len: (n * dtype.size()) as u32,
+        name_off: NO_NAME,
+    }
+}
+
+/// Carves a workspace into buffers.
+struct Carver<'w>(&'w mut [u8]);
+
+impl<'w> Carver<'w> {
+    fn take(&mut self, n: usize) -> Option<&'w mut [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (a, b) = core::mem::take(&mut self.0).split_at_mut(n);
+        self.0 = b;
+        Some(a)
+    }
+}
+
+fn fill_i8(rng: &mut Rng, b: &mut [u8]) {
+    for v in b {
+        *v = rng.i8_edgy() as u8;
+    }
+}
+
+/// Bias and `(multiplier, shift)` table: mostly realistic, sometimes large enough to saturate.
+fn fill_params(rng: &mut Rng, bias: &mut [u8], rq: &mut [u8]) {
+    let big = rng.int(0, 3) == 0;
+    for b in bias.chunks_exact_mut(4) {
+        let v = if big { rng.int(-2_000_000, 2_000_000) } else { rng.int(-20_000, 20_000) };
+        b.copy_from_slice(&v.to_le_bytes());
+    }
+    for r in rq.chunks_exact_mut(8) {
+        let m = rng.int(1 << 30, i32::MAX);
+        let s = if big { rng.int(-10, 2) } else { rng.int(-14, -4) };
+        r[..4].copy_from_slice(&m.to_le_bytes());
+        r[4..].copy_from_slice(&s.to_le_bytes());
+    }
+}
+
+fn compare(seed: u64, reference: &[u8], got: &[u8]) -> Result<(), Mismatch> {
+    match reference.iter().zip(got).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(index) => Err(Mismatch {
+            seed,
+            index,
+            reference: reference[index] as i8,
+            got: got[index] as i8,
+        }),
+    }
+}
+
+const NO_ROOM: Mismatch = Mismatch {
+    seed: 0,
+    index: usize::MAX,
+    reference: 0,
+    got: 0,
+};
+
+/// Largest dimensions [`check_conv`] draws (keeps a case within 64 KiB of workspace).
+pub const CONV_LIMITS: ConvLimits = ConvLimits {
+    hw: 9,
+    channels: 24,
+    kernel: 5,
+};
+
+/// Bounds on random convolution shapes.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvLimits {
+    /// Largest input height and width.
+    pub hw: u32,
+    /// Largest input and output channel count.
+    pub channels: u32,
+    /// Largest kernel height and width.
+    pub kernel: u32,
+}
+
+/// Run one random convolution (grouped one time in four) through the reference kernel and
+/// through the kernel `path` selects, and compare every output byte. `work` needs 64 KiB.
+pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let l = CONV_LIMITS;
+    let groups = if rng.int(0, 3) == 0 { rng.int(1, 4) as usize } else { 1 };
+    let cg = rng.int(1, (l.channels as i32) / groups as i32) as usize;
+    let cog = rng.int(1, (l.channels as i32) / groups as i32) as usize;
+    let (c, co) = (cg * groups, cog * groups);
+    let (h, w) = (rng.int(1, l.hw as i32) as usize, rng.int(1, l.hw as i32) as usize);
+    let pointwise = rng.int(0, 2) == 0;
+    let (kh, kw) = if pointwise {
+        (1, 1)
+    } else {
+        (rng.int(1, l.kernel as i32) as usize, rng.int(1, l.kernel as i32) as usize)
+    };
+    let mut small = |hi: i32| rng.int(0, hi) as u16;
+    let pad = if pointwise && small(1) == 0 {
+        [0; 4]
+    } else {
+        [small(2), small(2), small(2), small(2)]
+    };
+    let stride = [rng.int(1, 2) as u16, rng.int(1, 2) as u16];
+    let dilation = [rng.int(1, 2) as u16, rng.int(1, 2) as u16];
+    let (zx, zy) = (rng.i8_edgy() as i32, rng.i8_edgy() as i32);
+    let (a, b) = (rng.i8_edgy(), rng.i8_edgy());
+    let p = conv::ConvParams {
+        stride,
+        dilation,
+        pad,
+        groups: groups as u16,
+        act_min: a.min(b),
+        act_max: a.max(b),
+    };
+    let oh = conv::output_size(h as u32, kh as u32, stride[0], dilation[0], pad[0], pad[2]);
+    let ow = conv::output_size(w as u32, kw as u32, stride[1], dilation[1], pad[1], pad[3]);
+    let (Some(oh), Some(ow)) = (oh, ow) else {
+        return Ok(()); // the kernel does not fit: validation rejects such models
+    };
+    let (oh, ow) = (oh as usize, ow as usize);
+    let xi = info(DType::I8, &[1, h, w, c], zx);
+    let wi = info(DType::I8, &[co, kh, kw, cg], 0);
+    let yi = info(DType::I8, &[1, oh, ow, co], zy);
+    let mut cut = Carver(work);
+    let scratch_len = crate::kernels::conv::scratch_size(&p, &xi, &wi);
+    let (Some(xb), Some(wb), Some(bb), Some(rb)) = (
+        cut.take(h * w * c),
+        cut.take(co * kh * kw * cg),
+        cut.take(4 * co),
+        cut.take(8 * co),
+    ) else {
+        return Err(NO_ROOM);
+    };
+    let (Some(want), Some(got), Some(scratch)) =
+        (cut.take(oh * ow * co), cut.take(oh * ow * co), cut.take(scratch_len))
+    else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(&mut rng, xb);
+    fill_i8(&mut rng, wb);
+    fill_params(&mut rng, bb, rb);
+    let ins = [
+        TensorRef { info: xi, data: xb },
+        TensorRef { info: wi, data: wb },
+        TensorRef { info: info(DType::I32, &[co], 0), data: bb },
+        TensorRef { info: info(DType::I32, &[co, 2], 0), data: rb },
+    ];
+    conv::eval(&p, &ins, &mut [TensorMut { info: yi, data: want }], &mut []);
+    got.fill(0x5A);
+    run_conv(path, &p, &ins, &mut [TensorMut { info: yi, data: got }], scratch);
+    compare(seed, want, got)
+}
+
+fn run_conv(
+    path: KernelPath,
+    p: &conv::ConvParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+    scratch: &mut [u8],
+) {
+    match path {
+        KernelPath::Dsp if super::conv::covers(p, &ins[0].info, &ins[1].info, scratch.len()) => {
+            super::conv::eval_dsp(p, ins, outs, scratch)
+        }
+        _ => conv::eval(p, ins, outs, scratch),
+    }
+}
+
+/// Run one random fully-connected layer through the reference kernel and through `path`'s
+/// kernel, and compare every output byte. `work` needs 16 KiB.
+pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let rows = rng.int(1, 5) as usize;
+    let k = rng.int(1, 300) as usize;
+    let m = rng.int(1, 17) as usize;
+    let (zx, zy) = (rng.i8_edgy() as i32, rng.i8_edgy() as i32);
+    let (a, b) = (rng.i8_edgy(), rng.i8_edgy());
+    let p = fully_connected::FcParams {
+        act_min: a.min(b),
+        act_max: a.max(b),
+    };
+    let mut cut = Carver(work);
+    let (Some(xb), Some(wb), Some(bb), Some(rb), Some(want), Some(got)) = (
+        cut.take(rows * k),
+        cut.take(m * k),
+        cut.take(4 * m),
+        cut.take(8 * m),
+        cut.take(rows * m),
+        cut.take(rows * m),
+    ) else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(&mut rng, xb);
+    fill_i8(&mut rng, wb);
+    fill_params(&mut rng, bb, rb);
+    let ins = [
+        TensorRef { info: info(DType::I8, &[rows, k], zx), data: xb },
+        TensorRef { info: info(DType::I8, &[m, k], 0), data: wb },
+        TensorRef { info: info(DType::I32, &[m], 0), data: bb },
+        TensorRef { info: info(DType::I32, &[m, 2], 0), data: rb },
+    ];
+    let yi = info(DType::I8, &[rows, m], zy);
+    fully_connected::eval(&p, &ins, &mut [TensorMut { info: yi, data: want }]);
+    got.fill(0x5A);
+    let outs = &mut [TensorMut { info: yi, data: got }];
+    match path {
+        KernelPath::Dsp => super::fully_connected::eval_dsp(&p, &ins, outs),
+        KernelPath::Reference => fully_connected::eval(&p, &ins, outs),
+    }
+    compare(seed, want, got)
+}

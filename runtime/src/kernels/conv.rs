@@ -1,0 +1,151 @@
+//! Convolution on the DSP path: im2col of two output pixels at a time into the op's scratch,
+//! then [`RowBlock`] against every output channel.
+//!
+//! A 1×1 convolution without padding reads its input rows in place (no copy). Padded taps are
+//! filled with the input zero point, which the activation offset turns into exactly 0, as the
+//! reference kernel's skipped taps. Grouped and depthwise convolutions run the reference kernel.
+
+use super::dot::RowBlock;
+use crate::ops::conv::ConvParams;
+use crate::ops::ChannelRequant;
+use crate::tensor::{TensorInfo, TensorMut, TensorRef};
+
+/// Scratch bytes [`eval_dsp`] needs: two im2col rows, unless the convolution reads its input in
+/// place (1×1, no padding) or is grouped (reference kernel).
+pub fn scratch_size(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> usize {
+    if p.groups != 1 || reads_in_place(p, w) {
+        return 0;
+    }
+    let _ = x;
+    2 * (w.dims[1] as usize * w.dims[2] as usize * w.dims[3] as usize)
+}
+
+fn reads_in_place(p: &ConvParams, w: &TensorInfo) -> bool {
+    w.dims[1] == 1 && w.dims[2] == 1 && p.pad == [0; 4]
+}
+
+/// Whether [`eval_dsp`] covers this convolution with the scratch it was given.
+pub fn covers(p: &ConvParams, x: &TensorInfo, w: &TensorInfo, scratch_len: usize) -> bool {
+    p.groups == 1 && scratch_len >= scratch_size(p, x, w)
+}
+
+/// Same contract and results as [`crate::ops::conv::eval`], for convolutions [`covers`] accepts.
+pub fn eval_dsp(
+    p: &ConvParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+    scratch: &mut [u8],
+) {
+    let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+    let xd = x.as_i8();
+    let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+    let [co, kh, kw, _] = [0, 1, 2, 3].map(|i| w.info.dims[i] as usize);
+    let k = kh * kw * c;
+    let y = &mut outs[0];
+    let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+    let requant = ChannelRequant {
+        table: rq,
+        zero_point: y.info.zero_point,
+        min: p.act_min,
+        max: p.act_max,
+    };
+    let block = RowBlock {
+        w: w.as_i8(),
+        m: co,
+        k,
+        offset: -x.info.zero_point,
+        bias,
+        requant: &requant,
+    };
+    let geometry = Geometry {
+        h,
+        w: wi,
+        c,
+        kh,
+        kw,
+        stride: p.stride.map(|v| v as usize),
+        dilation: p.dilation.map(|v| v as usize),
+        pad: [p.pad[0] as usize, p.pad[1] as usize],
+        ow,
+        zero: x.info.zero_point as i8,
+    };
+    let in_place = reads_in_place(p, &w.info);
+    let cols = crate::tensor::bytes_as_i8_mut(scratch);
+    let (col0, rest) = cols.split_at_mut(if in_place { 0 } else { k });
+    let col1 = &mut rest[..if in_place { 0 } else { k }];
+    let pixels = oh * ow;
+    let yd = y.as_i8_mut();
+    for b in 0..n {
+        let image = &xd[b * h * wi * c..(b + 1) * h * wi * c];
+        let out = &mut yd[b * pixels * co..(b + 1) * pixels * co];
+        let mut outs = out.chunks_exact_mut(co);
+        let mut px = 0;
+        while px < pixels {
+            let pair = px + 1 < pixels;
+            let r0: &[i8] = if in_place {
+                geometry.input_row(image, px)
+            } else {
+                geometry.im2col(image, px, col0);
+                col0
+            };
+            let y0 = outs.next().expect("output holds every pixel");
+            if pair {
+                let r1: &[i8] = if in_place {
+                    geometry.input_row(image, px + 1)
+                } else {
+                    geometry.im2col(image, px + 1, col1);
+                    col1
+                };
+                let y1 = outs.next().expect("output holds every pixel");
+                block.run(&[r0, r1], &mut [y0, y1]);
+            } else {
+                block.run(&[r0], &mut [y0]);
+            }
+            px += 2;
+        }
+    }
+}
+
+/// Where output pixels read their input.
+struct Geometry {
+    h: usize,
+    w: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pad: [usize; 2],
+    ow: usize,
+    zero: i8,
+}
+
+impl Geometry {
+    /// The input pixel a 1×1 unpadded convolution reads for output pixel `px`.
+    fn input_row<'x>(&self, image: &'x [i8], px: usize) -> &'x [i8] {
+        let (oy, ox) = (px / self.ow, px % self.ow);
+        let at = ((oy * self.stride[0]) * self.w + ox * self.stride[1]) * self.c;
+        &image[at..at + self.c]
+    }
+
+    /// Gather the receptive field of output pixel `px` as one `kh·kw·c` row (weights' order),
+    /// padding with the zero point.
+    fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
+        let (oy, ox) = (px / self.ow, px % self.ow);
+        let c = self.c;
+        let mut dst = col.chunks_exact_mut(c);
+        for ky in 0..self.kh {
+            let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
+            for kx in 0..self.kw {
+                let ix = (ox * self.stride[1] + kx * self.dilation[1]).wrapping_sub(self.pad[1]);
+                let d = dst.next().expect("column holds every tap");
+                if iy < self.h && ix < self.w {
+                    let at = (iy * self.w + ix) * c;
+                    d.copy_from_slice(&image[at..at + c]);
+                } else {
+                    d.fill(self.zero);
+                }
+            }
+        }
+    }
+}

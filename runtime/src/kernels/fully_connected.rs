@@ -1,0 +1,40 @@
+//! Fully connected layer on the DSP path: rows taken two at a time through [`RowBlock`].
+
+use super::dot::RowBlock;
+use crate::ops::fully_connected::FcParams;
+use crate::ops::ChannelRequant;
+use crate::tensor::{TensorMut, TensorRef};
+
+/// Same contract and results as [`crate::ops::fully_connected::eval`].
+pub fn eval_dsp(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+    let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+    let (m, k) = (w.info.dims[0] as usize, w.info.dims[1] as usize);
+    let y = &mut outs[0];
+    let requant = ChannelRequant {
+        table: rq,
+        zero_point: y.info.zero_point,
+        min: p.act_min,
+        max: p.act_max,
+    };
+    let block = RowBlock {
+        w: w.as_i8(),
+        m,
+        k,
+        offset: -x.info.zero_point,
+        bias,
+        requant: &requant,
+    };
+    let xd = x.as_i8();
+    let yd = y.as_i8_mut();
+    let mut xs = xd.chunks_exact(k);
+    let mut ys = yd.chunks_exact_mut(m);
+    loop {
+        match (xs.next(), ys.next()) {
+            (Some(x0), Some(y0)) => match (xs.next(), ys.next()) {
+                (Some(x1), Some(y1)) => block.run(&[x0, x1], &mut [y0, y1]),
+                _ => block.run(&[x0], &mut [y0]),
+            },
+            _ => break,
+        }
+    }
+}

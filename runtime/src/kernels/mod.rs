@@ -1,0 +1,75 @@
+//! Optimised kernels and the one place that chooses between them.
+//!
+//! The scalar reference kernels in [`crate::ops`] define every result; each path here must be
+//! bit-exact with them (property tests compare them on random shapes and values). An op without
+//! an optimised kernel on the chosen path, or a shape a kernel does not cover, runs the
+//! reference kernel.
+
+pub mod check;
+pub mod conv;
+pub mod dot;
+pub mod fully_connected;
+pub mod simd32;
+
+/// A family of kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelPath {
+    /// The scalar reference kernels (every target; the "plain" path on Cortex-M0/M0+/M3).
+    Reference,
+    /// Arm DSP extension (SXTAB16/SMLAD): Cortex-M4, M7, M33/M55 with DSP.
+    Dsp,
+}
+
+impl KernelPath {
+    /// Every path, in order of preference from slowest to fastest.
+    pub const ALL: [KernelPath; 2] = [KernelPath::Reference, KernelPath::Dsp];
+
+    /// Short name (as in `MOTE_ISA` and `mote bench --json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Reference => "reference",
+            KernelPath::Dsp => "dsp",
+        }
+    }
+
+    /// Parse a short name.
+    pub fn from_name(name: &str) -> Option<KernelPath> {
+        KernelPath::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether this build and CPU can run the path. DSP is chosen at compile time: the target
+    /// either has the extension (`thumbv7em`, `thumbv8m.main` with `+dsp`) or it does not.
+    pub fn is_supported(self) -> bool {
+        match self {
+            KernelPath::Reference => true,
+            KernelPath::Dsp => cfg!(mote_dsp),
+        }
+    }
+
+    /// The fastest supported path.
+    pub fn best() -> KernelPath {
+        KernelPath::ALL
+            .into_iter()
+            .rev()
+            .find(|p| p.is_supported())
+            .unwrap_or(KernelPath::Reference)
+    }
+
+    /// The path a new interpreter runs: [`KernelPath::best`], unless (with `std`) the
+    /// environment variable `MOTE_ISA` names another, which must be supported.
+    pub fn selected() -> Result<KernelPath, crate::Error> {
+        #[cfg(feature = "std")]
+        if let Ok(name) = std::env::var("MOTE_ISA") {
+            return match KernelPath::from_name(&name) {
+                Some(p) if p.is_supported() => Ok(p),
+                Some(_) => Err(crate::Error::BadArgument(
+                    "MOTE_ISA names a kernel path this build or CPU cannot run",
+                )),
+                None => Err(crate::Error::BadArgument(
+                    "MOTE_ISA must be one of: reference, dsp",
+                )),
+            };
+        }
+        Ok(KernelPath::best())
+    }
+}
