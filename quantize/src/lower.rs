@@ -352,7 +352,8 @@ impl<'g> Lowerer<'g> {
                         }
                     }
                 }
-                let (bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
+                let (mut bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
+                fold_input_zero_point(&mut bq, &wq, self.q.tensors[x].zero_point);
                 let wt_i = self.const_tensor(format!("{}#w", n.output), DType::I8, vec![co, kh, kw, cig], wt);
                 let b_i = self.const_tensor(format!("{}#b", n.output), DType::I32, vec![co], i32_bytes(&bq));
                 let r_i = self.const_tensor(format!("{}#rq", n.output), DType::I32, vec![co, 2], i32_bytes(&rq));
@@ -379,7 +380,8 @@ impl<'g> Lowerer<'g> {
                     }
                 }
                 let (wq, ws) = quantize_weights(&wt, *m);
-                let (bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
+                let (mut bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
+                fold_input_zero_point(&mut bq, &wq, self.q.tensors[x].zero_point);
                 let w_i = self.const_tensor(format!("{}#w", n.output), DType::I8, vec![*m, *k], wq.iter().map(|&v| v as u8).collect());
                 let b_i = self.const_tensor(format!("{}#b", n.output), DType::I32, vec![*m], i32_bytes(&bq));
                 let r_i = self.const_tensor(format!("{}#rq", n.output), DType::I32, vec![*m, 2], i32_bytes(&rq));
@@ -535,6 +537,18 @@ impl<'g> Lowerer<'g> {
             rq.push(sh);
         }
         Ok((bq, rq))
+    }
+}
+
+/// Fold the input zero point into the bias (`bias - x_zp · Σ w` per output channel, wrapping
+/// like the kernels' int32 sums), the form Conv2d and FullyConnected store: kernels then sum
+/// raw `x · w` products and TFLite's accumulator comes out exactly. `w` holds the channels' rows
+/// back to back, in any order within a row.
+fn fold_input_zero_point(bias: &mut [i32], w: &[i8], x_zp: i32) {
+    let row = w.len() / bias.len().max(1);
+    for (b, r) in bias.iter_mut().zip(w.chunks_exact(row)) {
+        let sum: i32 = r.iter().map(|&v| v as i32).sum();
+        *b = b.wrapping_sub(x_zp.wrapping_mul(sum));
     }
 }
 

@@ -34,7 +34,7 @@ use crate::tensor::{DType, TensorInfo, TensorKind};
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MOTE";
 /// Current format version; files with another version are rejected.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Tensor record length in bytes.

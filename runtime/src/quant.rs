@@ -74,6 +74,26 @@ pub fn requantize_to_i8(
     v.clamp(min as i32, max as i32) as i8
 }
 
+/// [`requantize`] for a multiplier ≥ 0 (every multiplier a valid model holds), in 32-bit steps
+/// a Cortex-M runs quickly. Bit-exact with [`requantize`]: with `multiplier ≥ 0` the doubling
+/// high multiply cannot saturate, and `floor((p + 2^(r-1)) / 2^r)` equals
+/// `(p >> r) + bit r-1 of p` (the low `r` bits round up exactly when that bit is set).
+#[inline(always)]
+pub fn requantize_nonneg(acc: i32, multiplier: i32, shift: i32) -> i32 {
+    let x = if shift > 0 {
+        saturating_shift_left(acc, shift as u32)
+    } else {
+        acc
+    };
+    let p = ((x as i64 * multiplier as i64 + (1i64 << 30)) >> 31) as i32;
+    if shift >= 0 {
+        p
+    } else {
+        let r = (-shift) as u32;
+        (p >> r) + ((p >> (r - 1)) & 1)
+    }
+}
+
 /// Encode a positive real factor as `(multiplier, shift)`.
 ///
 /// Factors too small for a right shift of 31 keep precision by shrinking the multiplier below

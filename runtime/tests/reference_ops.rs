@@ -65,6 +65,15 @@ fn i32s(v: &[i32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// The stored form of a TFLite bias: the input zero point folded in (`b - zx · Σ w[o]`).
+fn folded(bias: &[i32], w: &[i8], zx: i32) -> Vec<i32> {
+    let row = w.len() / bias.len();
+    bias.iter()
+        .zip(w.chunks(row))
+        .map(|(&b, r)| b - zx * r.iter().map(|&v| v as i32).sum::<i32>())
+        .collect()
+}
+
 fn round_clamp(y: f64, lo: i32, hi: i32) -> i32 {
     (y.round() as i64).clamp(lo as i64, hi as i64) as i32
 }
@@ -108,7 +117,7 @@ proptest! {
         }
         let act_min = if relu { zy.max(-128) as i8 } else { -128 };
         let p = conv::ConvParams { stride: [sh, sw], dilation: [dh, dw], pad: pads, groups: groups as u16, act_min, act_max: 127 };
-        let (xb, wb, bb, rb) = (i8s(&x), i8s(&wt), i32s(&bias), i32s(&rq));
+        let (xb, wb, bb, rb) = (i8s(&x), i8s(&wt), i32s(&folded(&bias, &wt, zx)), i32s(&rq));
         let ins = [
             TensorRef { info: info(DType::I8, &[1, h, w, c], sx, zx), data: &xb },
             TensorRef { info: info(DType::I8, &[co, kh, kw, cin_g], 1.0, 0), data: &wb },
@@ -148,7 +157,7 @@ proptest! {
             let (mm, s) = quantize_multiplier(sx as f64 * (rng.unit() * 0.049 + 0.001) / sy as f64).unwrap();
             rq.extend([mm, s]);
         }
-        let (xb, wb, bb, rb) = (i8s(&x), i8s(&wt), i32s(&bias), i32s(&rq));
+        let (xb, wb, bb, rb) = (i8s(&x), i8s(&wt), i32s(&folded(&bias, &wt, zx)), i32s(&rq));
         let ins = [
             TensorRef { info: info(DType::I8, &[rows, k], sx, zx), data: &xb },
             TensorRef { info: info(DType::I8, &[m, k], 1.0, 0), data: &wb },

@@ -7,7 +7,7 @@
 
 use super::KernelPath;
 use crate::format::{MAX_RANK, NO_NAME};
-use crate::ops::{conv, fully_connected};
+use crate::ops::{add, conv, fully_connected};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
 
 /// A seeded xorshift64* generator.
@@ -273,6 +273,50 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
     match path {
         KernelPath::Dsp => super::fully_connected::eval_dsp(&p, &ins, outs),
         KernelPath::Reference => fully_connected::eval(&p, &ins, outs),
+    }
+    compare(seed, want, got)
+}
+
+/// Run one random same-shape addition through the reference kernel and through `path`'s
+/// kernel, and compare every output byte. `work` needs 8 KiB.
+pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let n = rng.int(1, 2000) as usize;
+    let factor = |rng: &mut Rng| {
+        let m = rng.int(1 << 30, i32::MAX);
+        let top = if rng.int(0, 3) == 0 { 0 } else { -10 };
+        (m, rng.int(-31, top))
+    };
+    let (a_f, b_f, out_f) = (factor(&mut rng), factor(&mut rng), factor(&mut rng));
+    let (lo, hi) = (rng.i8_edgy(), rng.i8_edgy());
+    let p = add::AddParams {
+        a: a_f,
+        b: b_f,
+        out: out_f,
+        left_shift: rng.int(0, 20) as u8,
+        act_min: lo.min(hi),
+        act_max: lo.max(hi),
+    };
+    let mut cut = Carver(work);
+    let (Some(ab), Some(bb), Some(want), Some(got)) =
+        (cut.take(n), cut.take(n), cut.take(n), cut.take(n))
+    else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(&mut rng, ab);
+    fill_i8(&mut rng, bb);
+    let (za, zb, zy) = (rng.i8_edgy() as i32, rng.i8_edgy() as i32, rng.i8_edgy() as i32);
+    let ins = [
+        TensorRef { info: info(DType::I8, &[1, n], za), data: ab },
+        TensorRef { info: info(DType::I8, &[1, n], zb), data: bb },
+    ];
+    let yi = info(DType::I8, &[1, n], zy);
+    add::eval(&p, &ins, &mut [TensorMut { info: yi, data: want }]);
+    got.fill(0x5A);
+    let outs = &mut [TensorMut { info: yi, data: got }];
+    match path {
+        KernelPath::Reference => add::eval(&p, &ins, outs),
+        _ => super::add::eval_same_shape(&p, &ins, outs),
     }
     compare(seed, want, got)
 }

@@ -20,8 +20,9 @@ pub fn scratch_size(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> usize {
     2 * (w.dims[1] as usize * w.dims[2] as usize * w.dims[3] as usize)
 }
 
+/// A 1×1 convolution with stride 1 and no padding reads consecutive pixels, already back to back.
 fn reads_in_place(p: &ConvParams, w: &TensorInfo) -> bool {
-    w.dims[1] == 1 && w.dims[2] == 1 && p.pad == [0; 4]
+    w.dims[1] == 1 && w.dims[2] == 1 && p.pad == [0; 4] && p.stride == [1, 1]
 }
 
 /// Whether [`eval_dsp`] covers this convolution with the scratch it was given.
@@ -53,7 +54,6 @@ pub fn eval_dsp(
         w: w.as_i8(),
         m: co,
         k,
-        offset: -x.info.zero_point,
         bias,
         requant: &requant,
     };
@@ -70,38 +70,23 @@ pub fn eval_dsp(
         zero: x.info.zero_point as i8,
     };
     let in_place = reads_in_place(p, &w.info);
-    let cols = crate::tensor::bytes_as_i8_mut(scratch);
-    let (col0, rest) = cols.split_at_mut(if in_place { 0 } else { k });
-    let col1 = &mut rest[..if in_place { 0 } else { k }];
+    let cols = &mut crate::tensor::bytes_as_i8_mut(scratch)[..if in_place { 0 } else { 2 * k }];
     let pixels = oh * ow;
     let yd = y.as_i8_mut();
     for b in 0..n {
         let image = &xd[b * h * wi * c..(b + 1) * h * wi * c];
         let out = &mut yd[b * pixels * co..(b + 1) * pixels * co];
-        let mut outs = out.chunks_exact_mut(co);
-        let mut px = 0;
-        while px < pixels {
-            let pair = px + 1 < pixels;
-            let r0: &[i8] = if in_place {
-                geometry.input_row(image, px)
+        for (pair, ys) in out.chunks_mut(2 * co).enumerate() {
+            let px = 2 * pair;
+            let rows = ys.len() / co;
+            if in_place {
+                block.run(&image[px * c..(px + rows) * c], ys);
             } else {
-                geometry.im2col(image, px, col0);
-                col0
-            };
-            let y0 = outs.next().expect("output holds every pixel");
-            if pair {
-                let r1: &[i8] = if in_place {
-                    geometry.input_row(image, px + 1)
-                } else {
-                    geometry.im2col(image, px + 1, col1);
-                    col1
-                };
-                let y1 = outs.next().expect("output holds every pixel");
-                block.run(&[r0, r1], &mut [y0, y1]);
-            } else {
-                block.run(&[r0], &mut [y0]);
+                for r in 0..rows {
+                    geometry.im2col(image, px + r, &mut cols[r * k..(r + 1) * k]);
+                }
+                block.run(&cols[..rows * k], ys);
             }
-            px += 2;
         }
     }
 }
@@ -121,13 +106,6 @@ struct Geometry {
 }
 
 impl Geometry {
-    /// The input pixel a 1×1 unpadded convolution reads for output pixel `px`.
-    fn input_row<'x>(&self, image: &'x [i8], px: usize) -> &'x [i8] {
-        let (oy, ox) = (px / self.ow, px % self.ow);
-        let at = ((oy * self.stride[0]) * self.w + ox * self.stride[1]) * self.c;
-        &image[at..at + self.c]
-    }
-
     /// Gather the receptive field of output pixel `px` as one `kh·kw·c` row (weights' order),
     /// padding with the zero point.
     fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
@@ -141,11 +119,30 @@ impl Geometry {
                 let d = dst.next().expect("column holds every tap");
                 if iy < self.h && ix < self.w {
                     let at = (iy * self.w + ix) * c;
-                    d.copy_from_slice(&image[at..at + c]);
+                    copy_small(d, &image[at..at + c]);
                 } else {
                     d.fill(self.zero);
                 }
             }
         }
+    }
+}
+
+/// Copy a few bytes; channel counts are small, so a word loop beats a `memcpy` call.
+#[inline(always)]
+fn copy_small(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len().min(src.len());
+    let mut i = 0;
+    while i + 4 <= n {
+        // SAFETY: `i + 4 <= n` bytes are in bounds of both slices.
+        unsafe {
+            let v = core::ptr::read_unaligned(src.as_ptr().add(i) as *const u32);
+            core::ptr::write_unaligned(dst.as_mut_ptr().add(i) as *mut u32, v);
+        }
+        i += 4;
+    }
+    while i < n {
+        dst[i] = src[i];
+        i += 1;
     }
 }

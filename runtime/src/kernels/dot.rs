@@ -1,92 +1,138 @@
 //! Blocked int8 dot products on the SIMD32 primitives: the inner loops of convolution and
 //! fully-connected kernels on the DSP path.
 //!
-//! Activations are widened with their zero point subtracted (`SXTAB16` with `-x_zp` in both
-//! lanes: `x - x_zp` lies in −255..=255, so it fits an int16 lane exactly); weights are
-//! symmetric and widened with `SXTB16`. `SMLAD` then adds two products at a time. Both operands
-//! are split into even and odd bytes the same way, so no reordering is needed. Sums wrap at 32
-//! bits like the reference kernels' `wrapping_add`.
+//! Both operands are widened with `SXTB16` (bytes 0 and 2) and `SXTB16 ROR #8` (bytes 1 and 3)
+//! and multiplied pairwise by `SMLAD`, two products per instruction; since both are split the
+//! same way no reordering is needed. The input zero point is already folded into the bias (see
+//! [`crate::ops::conv`]), so raw products are summed. Sums wrap at 32 bits like the reference
+//! kernels' `wrapping_add`.
+//!
+//! A block's two activation rows lie back to back (`a`, `a + k`), and so do its two weight rows,
+//! which lets the 2×2 loop address the second row by register offset and keep all four
+//! accumulators, four widened activations and two widened weights in registers.
 
-use super::simd32::{load4, smlad, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8};
+use super::simd32::{load4, smlad, sxtb16, sxtb16_ror8};
 
-/// `Σ (a[i] + offset) · w[i]` for one scalar, used for the last `k % 4` elements.
+/// `acc + Σ a[i] · w[i]` for `i` in `from..k`.
 #[inline(always)]
-unsafe fn tail(a: *const i8, w: *const i8, from: usize, k: usize, offset: i32, acc: i32) -> i32 {
+unsafe fn tail(a: *const i8, w: *const i8, from: usize, k: usize, acc: i32) -> i32 {
     let mut acc = acc;
     for i in from..k {
-        acc = acc.wrapping_add((*a.add(i) as i32 + offset) * *w.add(i) as i32);
+        acc = acc.wrapping_add(*a.add(i) as i32 * *w.add(i) as i32);
     }
     acc
 }
 
-/// Two activation rows times two weight rows: `[a0·w0, a0·w1, a1·w0, a1·w1]` added to `acc`.
-///
-/// `offset` is `-x_zp`.
+/// Two activation rows (`a`, `a + k`) times two weight rows (`w`, `w + k`):
+/// `acc + [a0·w0, a0·w1, a1·w0, a1·w1]`.
 ///
 /// # Safety
-/// Each pointer must address `k` readable bytes.
+/// `a` and `w` must each address `2k` readable bytes.
 #[inline(always)]
-pub unsafe fn dot_2x2(
-    a: [*const i8; 2],
-    w: [*const i8; 2],
-    k: usize,
-    offset: i32,
-    acc: [i32; 4],
-) -> [i32; 4] {
-    let off = super::simd32::splat16(offset);
-    let [mut c00, mut c01, mut c10, mut c11] = acc;
-    let mut i = 0;
-    while i + 4 <= k {
-        let x0 = load4(a[0].add(i));
-        let x1 = load4(a[1].add(i));
-        let v0 = load4(w[0].add(i));
-        let v1 = load4(w[1].add(i));
-        let (x0e, x0o) = (sxtab16(off, x0), sxtab16_ror8(off, x0));
-        let (x1e, x1o) = (sxtab16(off, x1), sxtab16_ror8(off, x1));
-        let (v0e, v0o) = (sxtb16(v0), sxtb16_ror8(v0));
-        c00 = smlad(x0o, v0o, smlad(x0e, v0e, c00));
-        c10 = smlad(x1o, v0o, smlad(x1e, v0e, c10));
-        let (v1e, v1o) = (sxtb16(v1), sxtb16_ror8(v1));
-        c01 = smlad(x0o, v1o, smlad(x0e, v1e, c01));
-        c11 = smlad(x1o, v1o, smlad(x1e, v1e, c11));
-        i += 4;
+pub unsafe fn dot_2x2(a: *const i8, w: *const i8, k: usize, acc: [i32; 4]) -> [i32; 4] {
+    let words = k / 4;
+    let mut c = acc;
+    #[cfg(mote_dsp)]
+    dot_2x2_words(a, w, words, k, c.as_mut_ptr());
+    #[cfg(not(mote_dsp))]
+    for g in 0..words {
+        let i = 4 * g;
+        let (x0, x1) = (load4(a.add(i)), load4(a.add(k + i)));
+        let (v0, v1) = (load4(w.add(i)), load4(w.add(k + i)));
+        let (x0e, x0o, x1e, x1o) = (sxtb16(x0), sxtb16_ror8(x0), sxtb16(x1), sxtb16_ror8(x1));
+        let (v0e, v0o, v1e, v1o) = (sxtb16(v0), sxtb16_ror8(v0), sxtb16(v1), sxtb16_ror8(v1));
+        c[0] = smlad(x0o, v0o, smlad(x0e, v0e, c[0]));
+        c[1] = smlad(x0o, v1o, smlad(x0e, v1e, c[1]));
+        c[2] = smlad(x1o, v0o, smlad(x1e, v0e, c[2]));
+        c[3] = smlad(x1o, v1o, smlad(x1e, v1e, c[3]));
     }
+    let i = 4 * words;
     [
-        tail(a[0], w[0], i, k, offset, c00),
-        tail(a[0], w[1], i, k, offset, c01),
-        tail(a[1], w[0], i, k, offset, c10),
-        tail(a[1], w[1], i, k, offset, c11),
+        tail(a, w, i, k, c[0]),
+        tail(a, w.add(k), i, k, c[1]),
+        tail(a.add(k), w, i, k, c[2]),
+        tail(a.add(k), w.add(k), i, k, c[3]),
     ]
 }
 
-/// One activation row times two weight rows: `[a·w0, a·w1]` added to `acc`.
+/// One word (four `k` steps) of the 2×2 block: 20 instructions for 16 multiply-adds.
+/// Registers: `r0` row 0 of `a` (post-incremented), `r1` row 0 of `w` (post-incremented), `r3`
+/// the row stride `k`, `r4..r7` the accumulators, `r8..r12` and `lr` temporaries.
+#[cfg(mote_dsp)]
+macro_rules! dot_2x2_word {
+    () => {
+        "ldr r8, [r0, r3]
+        ldr r9, [r0], #4
+        sxtb16 r10, r9, ror #8
+        sxtb16 r9, r9
+        sxtb16 r11, r8, ror #8
+        sxtb16 r8, r8
+        ldr r12, [r1, r3]
+        sxtb16 lr, r12, ror #8
+        sxtb16 r12, r12
+        smlad r5, r9, r12, r5
+        smlad r5, r10, lr, r5
+        smlad r7, r8, r12, r7
+        smlad r7, r11, lr, r7
+        ldr r12, [r1], #4
+        sxtb16 lr, r12, ror #8
+        sxtb16 r12, r12
+        smlad r4, r9, r12, r4
+        smlad r4, r10, lr, r4
+        smlad r6, r8, r12, r6
+        smlad r6, r11, lr, r6"
+    };
+}
+
+/// The 2×2 loop over whole words in Thumb-2 assembly, unrolled twice: 21 instructions per 16
+/// multiply-adds with nothing spilled (the compiler, two registers short, spilled pointers).
+/// Arguments: `r0` = a, `r1` = w, `r2` = words, `r3` = k, `[sp]` = pointer to the four
+/// accumulators (read and written back).
+#[cfg(mote_dsp)]
+#[unsafe(naked)]
+unsafe extern "C" fn dot_2x2_words(a: *const i8, w: *const i8, words: usize, k: usize, acc: *mut i32) {
+    core::arch::naked_asm!(
+        "push {{r4-r11, lr}}",
+        "ldr r12, [sp, #36]",
+        "ldm r12, {{r4-r7}}",
+        "lsrs r2, r2, #1",
+        "bcc 3f",
+        dot_2x2_word!(),
+        "3:",
+        "add r2, r0, r2, lsl #3",
+        "cmp r0, r2",
+        "bhs 2f",
+        "1:",
+        dot_2x2_word!(),
+        dot_2x2_word!(),
+        "cmp r0, r2",
+        "blo 1b",
+        "2:",
+        "ldr r12, [sp, #36]",
+        "stm r12, {{r4-r7}}",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// One activation row times two weight rows (`w`, `w + k`): `acc + [a·w0, a·w1]`.
 ///
 /// # Safety
-/// Each pointer must address `k` readable bytes.
+/// `a` must address `k` readable bytes and `w` `2k`.
 #[inline(always)]
-pub unsafe fn dot_1x2(
-    a: *const i8,
-    w: [*const i8; 2],
-    k: usize,
-    offset: i32,
-    acc: [i32; 2],
-) -> [i32; 2] {
-    let off = super::simd32::splat16(offset);
+pub unsafe fn dot_1x2(a: *const i8, w: *const i8, k: usize, acc: [i32; 2]) -> [i32; 2] {
     let [mut c0, mut c1] = acc;
+    let w1 = w.add(k);
     let mut i = 0;
     while i + 4 <= k {
         let x = load4(a.add(i));
-        let (xe, xo) = (sxtab16(off, x), sxtab16_ror8(off, x));
-        let v0 = load4(w[0].add(i));
+        let (xe, xo) = (sxtb16(x), sxtb16_ror8(x));
+        let v0 = load4(w.add(i));
         c0 = smlad(xo, sxtb16_ror8(v0), smlad(xe, sxtb16(v0), c0));
-        let v1 = load4(w[1].add(i));
+        let v1 = load4(w1.add(i));
         c1 = smlad(xo, sxtb16_ror8(v1), smlad(xe, sxtb16(v1), c1));
         i += 4;
     }
-    [
-        tail(a, w[0], i, k, offset, c0),
-        tail(a, w[1], i, k, offset, c1),
-    ]
+    [tail(a, w, i, k, c0), tail(a, w1, i, k, c1)]
 }
 
 /// One activation row times one weight row.
@@ -94,17 +140,16 @@ pub unsafe fn dot_1x2(
 /// # Safety
 /// Both pointers must address `k` readable bytes.
 #[inline(always)]
-pub unsafe fn dot_1x1(a: *const i8, w: *const i8, k: usize, offset: i32, acc: i32) -> i32 {
-    let off = super::simd32::splat16(offset);
+pub unsafe fn dot_1x1(a: *const i8, w: *const i8, k: usize, acc: i32) -> i32 {
     let mut c = acc;
     let mut i = 0;
     while i + 4 <= k {
         let x = load4(a.add(i));
         let v = load4(w.add(i));
-        c = smlad(sxtab16_ror8(off, x), sxtb16_ror8(v), smlad(sxtab16(off, x), sxtb16(v), c));
+        c = smlad(sxtb16_ror8(x), sxtb16_ror8(v), smlad(sxtb16(x), sxtb16(v), c));
         i += 4;
     }
-    tail(a, w, i, k, offset, c)
+    tail(a, w, i, k, c)
 }
 
 /// One or two activation rows against every weight row, requantized into output rows.
@@ -115,67 +160,53 @@ pub(crate) struct RowBlock<'a, 'b> {
     pub m: usize,
     /// Inner length.
     pub k: usize,
-    /// `-x_zp`.
-    pub offset: i32,
-    /// Bias constant `[m]`.
+    /// Bias constant `[m]` (input zero point folded in).
     pub bias: &'b crate::tensor::TensorRef<'a>,
     /// Per-channel requantization.
     pub requant: &'b crate::ops::ChannelRequant<'a, 'b>,
 }
 
 impl RowBlock<'_, '_> {
-    /// Compute `out[r][o]` for the rows given (`rows.len()` is 1 or 2, each `k` bytes; each
-    /// output row `m` bytes).
-    pub(crate) fn run(&self, rows: &[&[i8]], out: &mut [&mut [i8]]) {
+    /// `out[r·m + o] = requant(bias[o] + rows[r·k..][..k] · w[o])` for the `rows.len() / k`
+    /// (1 or 2) rows given back to back.
+    pub(crate) fn run(&self, rows: &[i8], out: &mut [i8]) {
         let (m, k) = (self.m, self.k);
-        debug_assert!(self.w.len() >= m * k && rows.iter().all(|r| r.len() >= k));
-        debug_assert!(out.iter().all(|o| o.len() >= m));
-        let wp = self.w.as_ptr();
+        let n = rows.len() / k;
+        assert!(
+            (n == 1 || n == 2) && rows.len() == n * k && out.len() == n * m && self.w.len() >= m * k
+        );
+        let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
         let mut o = 0;
-        // SAFETY (all blocks below): `w` holds `m` rows of `k` bytes and every activation row
-        // holds `k` bytes (checked above in debug builds and guaranteed by op validation and
-        // the callers' slicing); `o + 1 < m` inside the pair loop.
-        if rows.len() == 2 {
-            while o + 2 <= m {
-                let b = [self.bias.i32_at(o), self.bias.i32_at(o + 1)];
-                let [c00, c01, c10, c11] = unsafe {
-                    dot_2x2(
-                        [rows[0].as_ptr(), rows[1].as_ptr()],
-                        [wp.add(o * k), wp.add((o + 1) * k)],
-                        k,
-                        self.offset,
-                        [b[0], b[1], b[0], b[1]],
-                    )
-                };
-                out[0][o] = self.requant.apply(c00, o);
-                out[0][o + 1] = self.requant.apply(c01, o + 1);
-                out[1][o] = self.requant.apply(c10, o);
-                out[1][o + 1] = self.requant.apply(c11, o + 1);
-                o += 2;
+        // SAFETY (all blocks below): `w` holds `m` rows of `k` bytes and `rows` `n` rows
+        // (asserted above); `o + 1 < m` inside the pair loops.
+        let rq = self.requant;
+        let (zp, lo, hi) = (rq.zero_point, rq.min as i32, rq.max as i32);
+        let to_i8 = |acc: i32, (mult, shift): (i32, i32)| {
+            let v = crate::quant::requantize_nonneg(acc, mult, shift).saturating_add(zp);
+            v.clamp(lo, hi) as i8
+        };
+        while o + 2 <= m {
+            let (b0, b1) = (self.bias.i32_at(o), self.bias.i32_at(o + 1));
+            let (q0, q1) = (rq.factors(o), rq.factors(o + 1));
+            let wo = unsafe { wp.add(o * k) };
+            if n == 2 {
+                let c = unsafe { dot_2x2(a, wo, k, [b0, b1, b0, b1]) };
+                out[o] = to_i8(c[0], q0);
+                out[o + 1] = to_i8(c[1], q1);
+                out[m + o] = to_i8(c[2], q0);
+                out[m + o + 1] = to_i8(c[3], q1);
+            } else {
+                let c = unsafe { dot_1x2(a, wo, k, [b0, b1]) };
+                out[o] = to_i8(c[0], q0);
+                out[o + 1] = to_i8(c[1], q1);
             }
-        } else {
-            while o + 2 <= m {
-                let b = [self.bias.i32_at(o), self.bias.i32_at(o + 1)];
-                let [c0, c1] = unsafe {
-                    dot_1x2(
-                        rows[0].as_ptr(),
-                        [wp.add(o * k), wp.add((o + 1) * k)],
-                        k,
-                        self.offset,
-                        b,
-                    )
-                };
-                out[0][o] = self.requant.apply(c0, o);
-                out[0][o + 1] = self.requant.apply(c1, o + 1);
-                o += 2;
-            }
+            o += 2;
         }
         if o < m {
-            for (row, dst) in rows.iter().zip(out.iter_mut()) {
-                let acc = unsafe {
-                    dot_1x1(row.as_ptr(), wp.add(o * k), k, self.offset, self.bias.i32_at(o))
-                };
-                dst[o] = self.requant.apply(acc, o);
+            for r in 0..n {
+                let acc =
+                    unsafe { dot_1x1(a.add(r * k), wp.add(o * k), k, self.bias.i32_at(o)) };
+                out[r * m + o] = self.requant.apply(acc, o);
             }
         }
     }

@@ -20,21 +20,10 @@ pub fn eval_dsp(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>])
         w: w.as_i8(),
         m,
         k,
-        offset: -x.info.zero_point,
         bias,
         requant: &requant,
     };
-    let xd = x.as_i8();
-    let yd = y.as_i8_mut();
-    let mut xs = xd.chunks_exact(k);
-    let mut ys = yd.chunks_exact_mut(m);
-    loop {
-        match (xs.next(), ys.next()) {
-            (Some(x0), Some(y0)) => match (xs.next(), ys.next()) {
-                (Some(x1), Some(y1)) => block.run(&[x0, x1], &mut [y0, y1]),
-                _ => block.run(&[x0], &mut [y0]),
-            },
-            _ => break,
-        }
+    for (xs, ys) in x.as_i8().chunks(2 * k).zip(y.as_i8_mut().chunks_mut(2 * m)) {
+        block.run(xs, ys);
     }
 }

@@ -5,6 +5,7 @@
 //! an optimised kernel on the chosen path, or a shape a kernel does not cover, runs the
 //! reference kernel.
 
+pub mod add;
 pub mod check;
 pub mod conv;
 pub mod dot;

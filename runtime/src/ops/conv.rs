@@ -2,10 +2,13 @@
 //!
 //! Inputs: `x` int8 `[N, H, W, C]`, `w` int8 constant `[Co, KH, KW, C / groups]`, `bias` int32
 //! constant `[Co]`, `requant` int32 constant `[Co, 2]` (multiplier, shift). Output int8
-//! `[N, OH, OW, Co]`. Padding stands for the real value 0 (the input zero point). Groups cover
+//! `[N, OH, OW, Co]`. Padding stands for the real value 0: the input zero point. Groups cover
 //! ordinary (1), grouped and depthwise (`groups == C`) convolutions.
 //!
-//! `acc = bias[co] + Σ (x - x_zp) · w`, then `y = clamp(requantize(acc) + y_zp, act_min, act_max)`.
+//! `acc = bias[co] + Σ x · w` over every tap (padding taps read `x_zp`), then
+//! `y = clamp(requantize(acc) + y_zp, act_min, act_max)`. The stored bias has the input zero
+//! point folded in (`bias_tflite - x_zp · Σ w[co]`, done by the quantizer), so `acc` equals
+//! TFLite's `bias_tflite + Σ (x - x_zp) · w` exactly while kernels sum raw products.
 
 use super::{
     check_requant_table, ensure, ChannelRequant, Check, OpShapes, ParamReader, ParamWriter,
@@ -163,18 +166,19 @@ pub fn eval(
                     let mut acc = bias.i32_at(o);
                     for ky in 0..kh {
                         let iy = oy as isize * sh - pt + ky as isize * dh;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
                         for kx in 0..kw {
                             let ix = ox as isize * sw - pl + kx as isize * dw;
-                            if ix < 0 || ix >= wi as isize {
+                            let wrow = ((o * kh + ky) * kw + kx) * cg;
+                            let taps = &wd[wrow..wrow + cg];
+                            if iy < 0 || iy >= h as isize || ix < 0 || ix >= wi as isize {
+                                for &wv in taps {
+                                    acc = acc.wrapping_add(x_zp * wv as i32);
+                                }
                                 continue;
                             }
                             let xrow = ((b * h + iy as usize) * wi + ix as usize) * c + ci0;
-                            let wrow = ((o * kh + ky) * kw + kx) * cg;
-                            for (&xv, &wv) in xd[xrow..xrow + cg].iter().zip(&wd[wrow..wrow + cg]) {
-                                acc = acc.wrapping_add((xv as i32 - x_zp) * wv as i32);
+                            for (&xv, &wv) in xd[xrow..xrow + cg].iter().zip(taps) {
+                                acc = acc.wrapping_add(xv as i32 * wv as i32);
                             }
                         }
                     }

@@ -2,7 +2,8 @@
 //!
 //! Inputs: `x` int8 `[..., K]` (all leading dims are rows), `w` int8 constant `[M, K]`, `bias`
 //! int32 constant `[M]`, `requant` int32 constant `[M, 2]`. Output int8 `[..., M]` with the same
-//! number of rows. `y[r, m] = clamp(requantize(bias[m] + Σ_k (x[r, k] - x_zp) · w[m, k]) + y_zp)`.
+//! number of rows. `y[r, m] = clamp(requantize(bias[m] + Σ_k x[r, k] · w[m, k]) + y_zp)`, with the
+//! input zero point folded into the stored bias as for [`super::conv`].
 
 use super::{
     check_requant_table, ensure, ChannelRequant, Check, OpShapes, ParamReader, ParamWriter,
@@ -74,7 +75,6 @@ pub fn eval(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
     let (m, k) = (w.info.dims[0] as usize, w.info.dims[1] as usize);
     let xd = x.as_i8();
     let wd = w.as_i8();
-    let x_zp = x.info.zero_point;
     let y = &mut outs[0];
     let y_zp = y.info.zero_point;
     let yd = y.as_i8_mut();
@@ -89,7 +89,7 @@ pub fn eval(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
             let wr = &wd[o * k..o * k + k];
             let mut acc = bias.i32_at(o);
             for (&a, &b) in xr.iter().zip(wr) {
-                acc = acc.wrapping_add((a as i32 - x_zp) * b as i32);
+                acc = acc.wrapping_add(a as i32 * b as i32);
             }
             *out = requant.apply(acc, o);
         }

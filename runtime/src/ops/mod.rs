@@ -177,6 +177,15 @@ pub struct ChannelRequant<'a, 'b> {
 }
 
 impl ChannelRequant<'_, '_> {
+    /// `(multiplier, shift)` of output channel `channel` (validated: multiplier ≥ 0).
+    #[inline(always)]
+    pub fn factors(&self, channel: usize) -> (i32, i32) {
+        (
+            self.table.i32_at(2 * channel),
+            self.table.i32_at(2 * channel + 1),
+        )
+    }
+
     /// Requantize the accumulator of output channel `channel`.
     #[inline(always)]
     pub fn apply(&self, acc: i32, channel: usize) -> i8 {
@@ -268,11 +277,14 @@ pub(crate) fn eval(
                 fully_connected::eval(&p, inputs, outputs)
             }
         }
-        Add => add::eval(
-            &add::AddParams::decode(op.params).map_err(bad)?,
-            inputs,
-            outputs,
-        ),
+        Add => {
+            let p = add::AddParams::decode(op.params).map_err(bad)?;
+            if path != KernelPath::Reference && kernels::add::covers(inputs, outputs) {
+                kernels::add::eval_same_shape(&p, inputs, outputs)
+            } else {
+                add::eval(&p, inputs, outputs)
+            }
+        }
         Mul => mul::eval(
             &mul::MulParams::decode(op.params).map_err(bad)?,
             inputs,
