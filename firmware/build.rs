@@ -14,9 +14,7 @@ fn main() {
     let read = |var: &str| match env::var_os(var) {
         Some(p) => {
             println!("cargo:rerun-if-changed={}", PathBuf::from(&p).display());
-            fs::read(&p).unwrap_or_else(|e| {
-                panic!("{var}={}: {e}", PathBuf::from(&p).display())
-            })
+            fs::read(&p).unwrap_or_else(|e| panic!("{var}={}: {e}", PathBuf::from(&p).display()))
         }
         None => Vec::new(),
     };
@@ -26,7 +24,9 @@ fn main() {
         (0, 0)
     } else {
         let buf = mote::ModelBuffer::from_bytes(&model);
-        let m = buf.model().unwrap_or_else(|e| panic!("MOTE_MODEL is not a valid mote model: {e}"));
+        let m = buf
+            .model()
+            .unwrap_or_else(|e| panic!("MOTE_MODEL is not a valid mote model: {e}"));
         if m.num_inputs() != 1 || m.num_outputs() != 1 {
             panic!("the firmware runs models with one input and one output");
         }

@@ -22,7 +22,11 @@ pub trait ResultSink {
 /// Stop: QEMU exits with status 0 or 1 through semihosting.
 pub fn exit(success: bool) -> ! {
     use cortex_m_semihosting::debug;
-    debug::exit(if success { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    debug::exit(if success {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
     loop {
         cortex_m::asm::bkpt();
     }

@@ -112,8 +112,15 @@ fn run(
         defmt::error!("no input frames");
         return false;
     }
-    let stable = recent.oldest_ordered().all(|&c| Some(&c) == recent.recent());
-    defmt::info!("{=u32} frames; last {=usize} agree: {=bool}", frames, recent.len(), stable);
+    let stable = recent
+        .oldest_ordered()
+        .all(|&c| Some(&c) == recent.recent());
+    defmt::info!(
+        "{=u32} frames; last {=usize} agree: {=bool}",
+        frames,
+        recent.len(),
+        stable
+    );
     let mut buf = [0u8; 10];
     sink.figure("kernels", path);
     sink.figure("arena_bytes", decimal(config::ARENA_BYTES as u32, &mut buf));
@@ -168,4 +175,3 @@ fn decimal(mut v: u32, buf: &mut [u8; 10]) -> &str {
     }
     core::str::from_utf8(&buf[i..]).unwrap_or("?")
 }
-

@@ -20,7 +20,11 @@ pub fn scratch_sizes(q: &QGraph) -> Vec<usize> {
         }
         TensorInfo {
             dtype: qt.dtype,
-            kind: if qt.data.is_some() { TensorKind::Constant } else { TensorKind::Arena },
+            kind: if qt.data.is_some() {
+                TensorKind::Constant
+            } else {
+                TensorKind::Arena
+            },
             rank: qt.shape.len().min(MAX_RANK) as u8,
             dims,
             scale: qt.scale,

@@ -1,8 +1,8 @@
 //! Running a model: the caller owns the arena; `invoke` never allocates.
 
 use crate::error::{Error, Result};
-use crate::kernels::KernelPath;
 use crate::format::{Model, OpRecord, MAX_OP_INPUTS, MAX_OP_OUTPUTS, NO_TENSOR};
+use crate::kernels::KernelPath;
 use crate::ops::{self, OpCode};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
 

@@ -97,12 +97,20 @@ fn fill_i8(rng: &mut Rng, b: &mut [u8]) {
 fn fill_params(rng: &mut Rng, bias: &mut [u8], rq: &mut [u8]) {
     let big = rng.int(0, 3) == 0;
     for b in bias.chunks_exact_mut(4) {
-        let v = if big { rng.int(-2_000_000, 2_000_000) } else { rng.int(-20_000, 20_000) };
+        let v = if big {
+            rng.int(-2_000_000, 2_000_000)
+        } else {
+            rng.int(-20_000, 20_000)
+        };
         b.copy_from_slice(&v.to_le_bytes());
     }
     for r in rq.chunks_exact_mut(8) {
         let m = rng.int(1 << 30, i32::MAX);
-        let s = if big { rng.int(-10, 2) } else { rng.int(-14, -4) };
+        let s = if big {
+            rng.int(-10, 2)
+        } else {
+            rng.int(-14, -4)
+        };
         r[..4].copy_from_slice(&m.to_le_bytes());
         r[4..].copy_from_slice(&s.to_le_bytes());
     }
@@ -150,16 +158,35 @@ pub struct ConvLimits {
 pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
     let mut rng = Rng::new(seed);
     let l = CONV_LIMITS;
-    let groups = if rng.int(0, 3) == 0 { rng.int(1, 4) as usize } else { 1 };
-    let cg = rng.int(1, (l.channels as i32) / groups as i32) as usize;
-    let cog = rng.int(1, (l.channels as i32) / groups as i32) as usize;
+    let kind = rng.int(0, 3);
+    let groups = match kind {
+        0 => rng.int(1, 4) as usize,
+        1 => rng.int(1, l.channels as i32) as usize, // depthwise
+        _ => 1,
+    };
+    let cg = if kind == 1 {
+        1
+    } else {
+        rng.int(1, (l.channels as i32) / groups as i32) as usize
+    };
+    let cog = if kind == 1 {
+        1
+    } else {
+        rng.int(1, (l.channels as i32) / groups as i32) as usize
+    };
     let (c, co) = (cg * groups, cog * groups);
-    let (h, w) = (rng.int(1, l.hw as i32) as usize, rng.int(1, l.hw as i32) as usize);
+    let (h, w) = (
+        rng.int(1, l.hw as i32) as usize,
+        rng.int(1, l.hw as i32) as usize,
+    );
     let pointwise = rng.int(0, 2) == 0;
     let (kh, kw) = if pointwise {
         (1, 1)
     } else {
-        (rng.int(1, l.kernel as i32) as usize, rng.int(1, l.kernel as i32) as usize)
+        (
+            rng.int(1, l.kernel as i32) as usize,
+            rng.int(1, l.kernel as i32) as usize,
+        )
     };
     let mut small = |hi: i32| rng.int(0, hi) as u16;
     let pad = if pointwise && small(1) == 0 {
@@ -198,9 +225,11 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     ) else {
         return Err(NO_ROOM);
     };
-    let (Some(want), Some(got), Some(scratch)) =
-        (cut.take(oh * ow * co), cut.take(oh * ow * co), cut.take(scratch_len))
-    else {
+    let (Some(want), Some(got), Some(scratch)) = (
+        cut.take(oh * ow * co),
+        cut.take(oh * ow * co),
+        cut.take(scratch_len),
+    ) else {
         return Err(NO_ROOM);
     };
     fill_i8(&mut rng, xb);
@@ -209,12 +238,35 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     let ins = [
         TensorRef { info: xi, data: xb },
         TensorRef { info: wi, data: wb },
-        TensorRef { info: info(DType::I32, &[co], 0), data: bb },
-        TensorRef { info: info(DType::I32, &[co, 2], 0), data: rb },
+        TensorRef {
+            info: info(DType::I32, &[co], 0),
+            data: bb,
+        },
+        TensorRef {
+            info: info(DType::I32, &[co, 2], 0),
+            data: rb,
+        },
     ];
-    conv::eval(&p, &ins, &mut [TensorMut { info: yi, data: want }], &mut []);
+    conv::eval(
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: yi,
+            data: want,
+        }],
+        &mut [],
+    );
     got.fill(0x5A);
-    run_conv(path, &p, &ins, &mut [TensorMut { info: yi, data: got }], scratch);
+    run_conv(
+        path,
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: yi,
+            data: got,
+        }],
+        scratch,
+    );
     compare(seed, want, got)
 }
 
@@ -228,6 +280,9 @@ fn run_conv(
     match path {
         KernelPath::Dsp if super::conv::covers(p, &ins[0].info, &ins[1].info, scratch.len()) => {
             super::conv::eval_dsp(p, ins, outs, scratch)
+        }
+        KernelPath::Dsp if super::depthwise::covers(p, &ins[0].info, &ins[1].info) => {
+            super::depthwise::eval(p, ins, outs)
         }
         _ => conv::eval(p, ins, outs, scratch),
     }
@@ -261,15 +316,37 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
     fill_i8(&mut rng, wb);
     fill_params(&mut rng, bb, rb);
     let ins = [
-        TensorRef { info: info(DType::I8, &[rows, k], zx), data: xb },
-        TensorRef { info: info(DType::I8, &[m, k], 0), data: wb },
-        TensorRef { info: info(DType::I32, &[m], 0), data: bb },
-        TensorRef { info: info(DType::I32, &[m, 2], 0), data: rb },
+        TensorRef {
+            info: info(DType::I8, &[rows, k], zx),
+            data: xb,
+        },
+        TensorRef {
+            info: info(DType::I8, &[m, k], 0),
+            data: wb,
+        },
+        TensorRef {
+            info: info(DType::I32, &[m], 0),
+            data: bb,
+        },
+        TensorRef {
+            info: info(DType::I32, &[m, 2], 0),
+            data: rb,
+        },
     ];
     let yi = info(DType::I8, &[rows, m], zy);
-    fully_connected::eval(&p, &ins, &mut [TensorMut { info: yi, data: want }]);
+    fully_connected::eval(
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: yi,
+            data: want,
+        }],
+    );
     got.fill(0x5A);
-    let outs = &mut [TensorMut { info: yi, data: got }];
+    let outs = &mut [TensorMut {
+        info: yi,
+        data: got,
+    }];
     match path {
         KernelPath::Dsp => super::fully_connected::eval_dsp(&p, &ins, outs),
         KernelPath::Reference => fully_connected::eval(&p, &ins, outs),
@@ -305,15 +382,35 @@ pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
     };
     fill_i8(&mut rng, ab);
     fill_i8(&mut rng, bb);
-    let (za, zb, zy) = (rng.i8_edgy() as i32, rng.i8_edgy() as i32, rng.i8_edgy() as i32);
+    let (za, zb, zy) = (
+        rng.i8_edgy() as i32,
+        rng.i8_edgy() as i32,
+        rng.i8_edgy() as i32,
+    );
     let ins = [
-        TensorRef { info: info(DType::I8, &[1, n], za), data: ab },
-        TensorRef { info: info(DType::I8, &[1, n], zb), data: bb },
+        TensorRef {
+            info: info(DType::I8, &[1, n], za),
+            data: ab,
+        },
+        TensorRef {
+            info: info(DType::I8, &[1, n], zb),
+            data: bb,
+        },
     ];
     let yi = info(DType::I8, &[1, n], zy);
-    add::eval(&p, &ins, &mut [TensorMut { info: yi, data: want }]);
+    add::eval(
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: yi,
+            data: want,
+        }],
+    );
     got.fill(0x5A);
-    let outs = &mut [TensorMut { info: yi, data: got }];
+    let outs = &mut [TensorMut {
+        info: yi,
+        data: got,
+    }];
     match path {
         KernelPath::Reference => add::eval(&p, &ins, outs),
         _ => super::add::eval_same_shape(&p, &ins, outs),

@@ -90,7 +90,13 @@ macro_rules! dot_2x2_word {
 /// accumulators (read and written back).
 #[cfg(mote_dsp)]
 #[unsafe(naked)]
-unsafe extern "C" fn dot_2x2_words(a: *const i8, w: *const i8, words: usize, k: usize, acc: *mut i32) {
+unsafe extern "C" fn dot_2x2_words(
+    a: *const i8,
+    w: *const i8,
+    words: usize,
+    k: usize,
+    acc: *mut i32,
+) {
     core::arch::naked_asm!(
         "push {{r4-r11, lr}}",
         "ldr r12, [sp, #36]",
@@ -146,7 +152,11 @@ pub unsafe fn dot_1x1(a: *const i8, w: *const i8, k: usize, acc: i32) -> i32 {
     while i + 4 <= k {
         let x = load4(a.add(i));
         let v = load4(w.add(i));
-        c = smlad(sxtb16_ror8(x), sxtb16_ror8(v), smlad(sxtb16(x), sxtb16(v), c));
+        c = smlad(
+            sxtb16_ror8(x),
+            sxtb16_ror8(v),
+            smlad(sxtb16(x), sxtb16(v), c),
+        );
         i += 4;
     }
     tail(a, w, i, k, c)
@@ -173,7 +183,10 @@ impl RowBlock<'_, '_> {
         let (m, k) = (self.m, self.k);
         let n = rows.len() / k;
         assert!(
-            (n == 1 || n == 2) && rows.len() == n * k && out.len() == n * m && self.w.len() >= m * k
+            (n == 1 || n == 2)
+                && rows.len() == n * k
+                && out.len() == n * m
+                && self.w.len() >= m * k
         );
         let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
         let mut o = 0;
@@ -204,8 +217,7 @@ impl RowBlock<'_, '_> {
         }
         if o < m {
             for r in 0..n {
-                let acc =
-                    unsafe { dot_1x1(a.add(r * k), wp.add(o * k), k, self.bias.i32_at(o)) };
+                let acc = unsafe { dot_1x1(a.add(r * k), wp.add(o * k), k, self.bias.i32_at(o)) };
                 out[r * m + o] = self.requant.apply(acc, o);
             }
         }

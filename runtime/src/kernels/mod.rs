@@ -8,6 +8,7 @@
 pub mod add;
 pub mod check;
 pub mod conv;
+pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
 pub mod simd32;

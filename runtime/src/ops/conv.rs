@@ -122,7 +122,11 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
 
 /// Scratch bytes the fastest kernel of any path needs (the reference kernel needs none; the
 /// planner reserves this much so one model file serves every target).
-pub fn scratch_size(params: &[u8], inputs: &[Option<TensorInfo>], _outputs: &[TensorInfo]) -> usize {
+pub fn scratch_size(
+    params: &[u8],
+    inputs: &[Option<TensorInfo>],
+    _outputs: &[TensorInfo],
+) -> usize {
     match (ConvParams::decode(params), inputs.first(), inputs.get(1)) {
         (Ok(p), Some(Some(x)), Some(Some(w))) if w.rank == 4 => {
             crate::kernels::conv::scratch_size(&p, x, w)

@@ -265,6 +265,10 @@ pub(crate) fn eval(
                 && kernels::conv::covers(&p, &inputs[0].info, &inputs[1].info, scratch.len());
             if fast {
                 kernels::conv::eval_dsp(&p, inputs, outputs, scratch)
+            } else if path != KernelPath::Reference
+                && kernels::depthwise::covers(&p, &inputs[0].info, &inputs[1].info)
+            {
+                kernels::depthwise::eval(&p, inputs, outputs)
             } else {
                 conv::eval(&p, inputs, outputs, scratch)
             }

@@ -1,0 +1,89 @@
+//! Depthwise convolution (one filter per channel, `groups == C == Co`) on the optimised paths:
+//! per output pixel, the valid tap window is computed once and each channel sums its taps with
+//! plain loads and multiply-adds; padding taps add `x_zp · w` as the reference kernel's
+//! padded reads do (the input zero point is folded into the bias).
+
+use crate::ops::conv::ConvParams;
+use crate::ops::ChannelRequant;
+use crate::quant::requantize_nonneg;
+use crate::tensor::{TensorInfo, TensorMut, TensorRef};
+
+/// Whether [`eval`] covers this convolution (depthwise, channel multiplier 1).
+pub fn covers(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> bool {
+    let c = x.dims[3];
+    p.groups as u32 == c && w.dims[0] == c && w.dims[3] == 1
+}
+
+/// Same contract and results as [`crate::ops::conv::eval`] for convolutions [`covers`] accepts.
+pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+    let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+    let (xd, wd) = (x.as_i8(), w.as_i8());
+    let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+    let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
+    let taps = kh * kw;
+    let zp = x.info.zero_point;
+    let y = &mut outs[0];
+    let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+    let requant = ChannelRequant {
+        table: rq,
+        zero_point: y.info.zero_point,
+        min: p.act_min,
+        max: p.act_max,
+    };
+    let (lo, hi, y_zp) = (p.act_min as i32, p.act_max as i32, y.info.zero_point);
+    let [sh, sw] = p.stride.map(|v| v as usize);
+    let [dh, dw] = p.dilation.map(|v| v as usize);
+    let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
+    let yd = y.as_i8_mut();
+    // Valid tap range along one axis for output coordinate `o`.
+    let range = |o: usize, stride: usize, dil: usize, pad: usize, k: usize, size: usize| {
+        let first = (0..k).find(|&t| (o * stride + t * dil).wrapping_sub(pad) < size);
+        match first {
+            None => (0, 0),
+            Some(f) => {
+                let last = (f..k)
+                    .rev()
+                    .find(|&t| (o * stride + t * dil).wrapping_sub(pad) < size);
+                (f, last.map_or(f, |l| l + 1))
+            }
+        }
+    };
+    for b in 0..n {
+        let image = &xd[b * h * wi * c..(b + 1) * h * wi * c];
+        for oy in 0..oh {
+            let (ky0, ky1) = range(oy, sh, dh, pt, kh, h);
+            for ox in 0..ow {
+                let (kx0, kx1) = range(ox, sw, dw, pl, kw, wi);
+                let full = ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw;
+                let out = &mut yd[((b * oh + oy) * ow + ox) * c..][..c];
+                for (ch, dst) in out.iter_mut().enumerate() {
+                    let filt = &wd[ch * taps..(ch + 1) * taps];
+                    let mut acc = bias.i32_at(ch);
+                    if !full {
+                        // padding taps read the zero point: add x_zp · w for all taps, then
+                        // replace the valid ones' contribution below
+                        let all: i32 = filt.iter().map(|&v| v as i32).sum();
+                        let mut valid = 0i32;
+                        for ky in ky0..ky1 {
+                            let frow = &filt[ky * kw + kx0..ky * kw + kx1];
+                            valid += frow.iter().map(|&v| v as i32).sum::<i32>();
+                        }
+                        acc = acc.wrapping_add(zp.wrapping_mul(all - valid));
+                    }
+                    for ky in ky0..ky1 {
+                        let iy = oy * sh + ky * dh - pt;
+                        let row = &image[(iy * wi) * c..(iy + 1) * wi * c];
+                        let frow = &filt[ky * kw..(ky + 1) * kw];
+                        for (kx, &wv) in frow.iter().enumerate().take(kx1).skip(kx0) {
+                            let ix = ox * sw + kx * dw - pl;
+                            acc = acc.wrapping_add(row[ix * c + ch] as i32 * wv as i32);
+                        }
+                    }
+                    let (m, s) = requant.factors(ch);
+                    let v = requantize_nonneg(acc, m, s).saturating_add(y_zp);
+                    *dst = v.clamp(lo, hi) as i8;
+                }
+            }
+        }
+    }
+}
