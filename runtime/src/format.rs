@@ -33,7 +33,8 @@ use crate::tensor::{DType, TensorInfo, TensorKind};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MOTE";
-/// Current format version; files with another version are rejected.
+/// Current format version; files with another version are rejected. Version 2: Conv2d and
+/// FullyConnected biases hold the input zero point folded in (see [`crate::ops::conv`]).
 pub const VERSION: u16 = 2;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 64;
