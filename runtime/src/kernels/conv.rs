@@ -1,5 +1,5 @@
 //! Convolution on the DSP path: im2col of two output pixels at a time into the op's scratch,
-//! then [`RowBlock`] against every output channel.
+//! then `RowBlock` against every output channel.
 //!
 //! A 1×1 convolution without padding reads its input rows in place (no copy). Padded taps are
 //! filled with the input zero point, which the activation offset turns into exactly 0, as the

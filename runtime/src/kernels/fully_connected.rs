@@ -1,4 +1,4 @@
-//! Fully connected layer on the DSP path: rows taken two at a time through [`RowBlock`].
+//! Fully connected layer on the DSP path: rows taken two at a time through `RowBlock`.
 
 use super::dot::RowBlock;
 use crate::ops::fully_connected::FcParams;
