@@ -23,6 +23,10 @@ CPUS = {
     "cortex-m33": ("mps2-an505", "thumbv8m.main-none-eabihf"),
 }
 FORBIDDEN = ("__rust_alloc", "__rust_dealloc", "__rust_realloc", "__rg_alloc", "__rdl_alloc")
+# panic messages formatted with core::fmt (defmt formats on the host instead), and libm pulled in
+# by accident (micromath covers the float functions)
+BLOAT = ("4core3fmt", "core..fmt")
+LIBM = {"expf", "exp", "logf", "log", "powf", "pow", "sqrtf", "tanhf", "sinf", "cosf"}
 
 
 def die(msg):
@@ -127,6 +131,9 @@ def main():
         bad = [s for s in elf.symbols if any(f in s for f in FORBIDDEN)]
         if bad:
             die(f"the firmware links an allocator: {', '.join(bad)}")
+        bloat = [s for s in elf.symbols if any(b in s for b in BLOAT) or s in LIBM]
+        if bloat:
+            die(f"the firmware links core::fmt or libm: {', '.join(sorted(bloat)[:5])}")
 
         # run
         plugin = build_plugin()

@@ -84,6 +84,31 @@ macro_rules! dot_2x2_word {
     };
 }
 
+#[cfg(all(mote_dsp, mote_armv8m))]
+macro_rules! arch_prologue {
+    () => {
+        ".arch armv7e-m"
+    };
+}
+#[cfg(all(mote_dsp, mote_armv8m))]
+macro_rules! arch_epilogue {
+    () => {
+        ".arch armv8-m.main"
+    };
+}
+#[cfg(all(mote_dsp, not(mote_armv8m)))]
+macro_rules! arch_prologue {
+    () => {
+        ""
+    };
+}
+#[cfg(all(mote_dsp, not(mote_armv8m)))]
+macro_rules! arch_epilogue {
+    () => {
+        ""
+    };
+}
+
 /// The 2×2 loop over whole words in Thumb-2 assembly, unrolled twice: 21 instructions per 16
 /// multiply-adds with nothing spilled (the compiler, two registers short, spilled pointers).
 /// Arguments: `r0` = a, `r1` = w, `r2` = words, `r3` = k, `[sp]` = pointer to the four
@@ -98,6 +123,10 @@ unsafe extern "C" fn dot_2x2_words(
     acc: *mut i32,
 ) {
     core::arch::naked_asm!(
+        // Naked-function assembly does not see `-C target-feature=+dsp`, and LLVM's assembler
+        // has no `.arch_extension dsp`: on Armv8-M Mainline name Armv7E-M (same Thumb-2
+        // encodings of these instructions) for this function, then switch back.
+        arch_prologue!(),
         "push {{r4-r11, lr}}",
         "ldr r12, [sp, #36]",
         "ldm r12, {{r4-r7}}",
@@ -117,6 +146,7 @@ unsafe extern "C" fn dot_2x2_words(
         "ldr r12, [sp, #36]",
         "stm r12, {{r4-r7}}",
         "pop {{r4-r11, pc}}",
+        arch_epilogue!(),
     )
 }
 
