@@ -1,12 +1,39 @@
 //! Every optimised kernel against the reference kernel, exact equality, on random cases.
 //!
-//! On the host the DSP path runs its portable emulation of SXTAB16/SMLAD (same bits); the test
-//! firmware (`firmware/`, `tools/firmware-test`) runs the same checks on the real instructions
-//! of a Cortex-M4 and a Cortex-M33 under QEMU.
+//! Paths the CPU supports run natively. On other targets the DSP path runs its portable emulation
+//! of SXTB16/SMLAD (same bits); the test firmware (`firmware/`, `tools/firmware-test`) runs the
+//! same checks on the real instructions of a Cortex-M4 and a Cortex-M33 under QEMU.
+//! `MOTE_REQUIRE_PATHS=avx2,...` (set by `tools/test` from the CPU's flags) makes
+//! `required_paths_run` fail if a path that should run here is not supported, so a silently
+//! skipped path cannot pass.
 
 use mote::kernels::check::{check_add, check_conv, check_fully_connected};
 use mote::KernelPath;
 use proptest::prelude::*;
+
+/// The paths this machine can run: the supported ones, plus the DSP path's portable emulation.
+fn paths() -> impl Iterator<Item = KernelPath> {
+    KernelPath::ALL
+        .into_iter()
+        .filter(|p| p.is_supported() || *p == KernelPath::Dsp)
+}
+
+#[test]
+fn required_paths_run() {
+    let required = std::env::var("MOTE_REQUIRE_PATHS").unwrap_or_default();
+    for name in required.split(',').filter(|n| !n.is_empty()) {
+        let p = KernelPath::from_name(name).unwrap_or_else(|| panic!("unknown path {name}"));
+        assert!(
+            p.is_supported(),
+            "{name} is required here but not supported"
+        );
+        assert!(paths().any(|q| q == p));
+    }
+    eprintln!(
+        "kernel paths tested: {:?}",
+        paths().map(|p| p.name()).collect::<Vec<_>>()
+    );
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1500))]
@@ -14,7 +41,7 @@ proptest! {
     #[test]
     fn conv_paths_are_bit_exact(seed in any::<u64>()) {
         let mut work = vec![0u8; 1 << 16];
-        for path in KernelPath::ALL {
+        for path in paths() {
             let r = check_conv(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }
@@ -23,7 +50,7 @@ proptest! {
     #[test]
     fn add_paths_are_bit_exact(seed in any::<u64>()) {
         let mut work = vec![0u8; 1 << 13];
-        for path in KernelPath::ALL {
+        for path in paths() {
             let r = check_add(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }
@@ -32,7 +59,7 @@ proptest! {
     #[test]
     fn fully_connected_paths_are_bit_exact(seed in any::<u64>()) {
         let mut work = vec![0u8; 1 << 14];
-        for path in KernelPath::ALL {
+        for path in paths() {
             let r = check_fully_connected(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }

@@ -350,13 +350,18 @@ fn run(cli: Cli) -> Result<()> {
             times.sort_by(|a, b| a.total_cmp(b));
             let median = times[n / 2];
             let mut per_op: BTreeMap<&str, f64> = BTreeMap::new();
+            let mut per_index: BTreeMap<u16, (String, f64)> = BTreeMap::new();
             if profile {
                 for _ in 0..n {
                     let mut last = Instant::now();
-                    it.invoke_observed(|op, _, _| {
+                    it.invoke_observed(|op, info, _| {
                         let now = Instant::now();
-                        *per_op.entry(op.opcode.name()).or_default() +=
-                            (now - last).as_secs_f64() * 1e3 / n as f64;
+                        let ms = (now - last).as_secs_f64() * 1e3 / n as f64;
+                        *per_op.entry(op.opcode.name()).or_default() += ms;
+                        let e = per_index.entry(op.index).or_insert_with(|| {
+                            (format!("{} {:?}", op.opcode.name(), info.shape()), 0.0)
+                        });
+                        e.1 += ms;
                         last = now;
                     })?;
                 }
@@ -374,6 +379,14 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                let mut ops: Vec<_> = per_index.iter().collect();
+                ops.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+                if !ops.is_empty() {
+                    println!("slowest ops:");
+                }
+                for (i, (what, ms)) in ops.iter().take(12) {
+                    println!("  #{i:<4} {what:<36} {ms:8.3} ms");
+                }
                 let mut kinds: Vec<_> = per_op.iter().collect();
                 kinds.sort_by(|a, b| b.1.total_cmp(a.1));
                 for (k, ms) in kinds {

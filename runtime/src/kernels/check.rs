@@ -278,11 +278,12 @@ fn run_conv(
     scratch: &mut [u8],
 ) {
     match path {
-        KernelPath::Dsp if super::conv::covers(p, &ins[0].info, &ins[1].info, scratch.len()) => {
-            super::conv::eval_dsp(p, ins, outs, scratch)
+        KernelPath::Reference => conv::eval(p, ins, outs, scratch),
+        _ if super::conv::covers(p, &ins[0].info, &ins[1].info, scratch.len()) => {
+            super::conv::eval(path, p, ins, outs, scratch)
         }
-        KernelPath::Dsp if super::depthwise::covers(p, &ins[0].info, &ins[1].info) => {
-            super::depthwise::eval(p, ins, outs)
+        _ if super::depthwise::covers(p, &ins[0].info, &ins[1].info) => {
+            super::depthwise::eval(path, p, ins, outs)
         }
         _ => conv::eval(p, ins, outs, scratch),
     }
@@ -348,8 +349,8 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
         data: got,
     }];
     match path {
-        KernelPath::Dsp => super::fully_connected::eval_dsp(&p, &ins, outs),
         KernelPath::Reference => fully_connected::eval(&p, &ins, outs),
+        _ => super::fully_connected::eval(path, &p, &ins, outs),
     }
     compare(seed, want, got)
 }

@@ -1,4 +1,4 @@
-//! Convolution on the DSP path: im2col of two output pixels at a time into the op's scratch,
+//! Convolution on the optimised paths (DSP, AVX2): im2col of two output pixels at a time into the op's scratch,
 //! then `RowBlock` against every output channel.
 //!
 //! A 1×1 convolution without padding reads its input rows in place (no copy). Padded taps are
@@ -10,7 +10,7 @@ use crate::ops::conv::ConvParams;
 use crate::ops::ChannelRequant;
 use crate::tensor::{TensorInfo, TensorMut, TensorRef};
 
-/// Scratch bytes [`eval_dsp`] needs: two im2col rows, unless the convolution reads its input in
+/// Scratch bytes [`eval`] needs: two im2col rows, unless the convolution reads its input in
 /// place (1×1, no padding) or is grouped (reference kernel).
 pub fn scratch_size(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> usize {
     if p.groups != 1 || reads_in_place(p, w) {
@@ -25,13 +25,14 @@ fn reads_in_place(p: &ConvParams, w: &TensorInfo) -> bool {
     w.dims[1] == 1 && w.dims[2] == 1 && p.pad == [0; 4] && p.stride == [1, 1]
 }
 
-/// Whether [`eval_dsp`] covers this convolution with the scratch it was given.
+/// Whether [`eval`] covers this convolution with the scratch it was given.
 pub fn covers(p: &ConvParams, x: &TensorInfo, w: &TensorInfo, scratch_len: usize) -> bool {
     p.groups == 1 && scratch_len >= scratch_size(p, x, w)
 }
 
 /// Same contract and results as [`crate::ops::conv::eval`], for convolutions [`covers`] accepts.
-pub fn eval_dsp(
+pub fn eval(
+    path: super::KernelPath,
     p: &ConvParams,
     ins: &[TensorRef<'_>],
     outs: &mut [TensorMut<'_>],
@@ -51,6 +52,7 @@ pub fn eval_dsp(
         max: p.act_max,
     };
     let block = RowBlock {
+        path,
         w: w.as_i8(),
         m: co,
         k,

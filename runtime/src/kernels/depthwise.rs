@@ -15,7 +15,30 @@ pub fn covers(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> bool {
 }
 
 /// Same contract and results as [`crate::ops::conv::eval`] for convolutions [`covers`] accepts.
-pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+pub fn eval(
+    path: super::KernelPath,
+    p: &ConvParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+) {
+    let _ = path;
+    #[cfg(target_arch = "x86_64")]
+    if path == super::KernelPath::Avx2 {
+        // SAFETY: the AVX2 path is only selected on CPUs that have it.
+        let done = unsafe { avx2::eval(p, ins, outs) };
+        if done {
+            return;
+        }
+    }
+    eval_scalar(p, ins, outs)
+}
+
+fn eval_scalar(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+    eval_channels(p, ins, outs, 0)
+}
+
+/// The scalar kernel for channels `first..C`.
+fn eval_channels(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], first: usize) {
     let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
     let (xd, wd) = (x.as_i8(), w.as_i8());
     let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
@@ -56,7 +79,7 @@ pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
                 let (kx0, kx1) = range(ox, sw, dw, pl, kw, wi);
                 let full = ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw;
                 let out = &mut yd[((b * oh + oy) * ow + ox) * c..][..c];
-                for (ch, dst) in out.iter_mut().enumerate() {
+                for (ch, dst) in out.iter_mut().enumerate().skip(first) {
                     let filt = &wd[ch * taps..(ch + 1) * taps];
                     let mut acc = bias.i32_at(ch);
                     if !full {
@@ -85,5 +108,110 @@ pub fn eval(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
                 }
             }
         }
+    }
+}
+
+/// AVX2: sixteen channels at a time, one tap after another (`VPMULLW` is exact: |x·w| ≤ 2^14);
+/// padding taps multiply the zero point, as the reference kernel's padded reads do.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use core::arch::x86_64::*;
+
+    /// Largest kernel (taps) handled here; larger ones run the scalar kernel.
+    const MAX_TAPS: usize = 64;
+
+    /// Returns `false` (nothing written) when the shape is not covered.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
+        let taps = kh * kw;
+        if taps > MAX_TAPS || c < 16 {
+            return false;
+        }
+        let (xd, wd) = (x.as_i8(), w.as_i8());
+        let y = &mut outs[0];
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let requant = ChannelRequant {
+            table: rq,
+            zero_point: y.info.zero_point,
+            min: p.act_min,
+            max: p.act_max,
+        };
+        let (lo, hi, y_zp) = (p.act_min as i32, p.act_max as i32, y.info.zero_point);
+        let [sh, sw] = p.stride.map(|v| v as usize);
+        let [dh, dw] = p.dilation.map(|v| v as usize);
+        let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
+        let zp = _mm256_set1_epi16(x.info.zero_point as i16);
+        let yd = y.as_i8_mut();
+        let mut filt = [_mm256_setzero_si256(); MAX_TAPS];
+        let blocks = c / 16;
+        for cb in 0..blocks {
+            let c0 = cb * 16;
+            for (t, f) in filt.iter_mut().enumerate().take(taps) {
+                let mut lane = [0i16; 16];
+                for (j, l) in lane.iter_mut().enumerate() {
+                    *l = wd[(c0 + j) * taps + t] as i16;
+                }
+                *f = _mm256_loadu_si256(lane.as_ptr() as *const __m256i);
+            }
+            let mut b = [0i32; 16];
+            for (j, v) in b.iter_mut().enumerate() {
+                *v = bias.i32_at(c0 + j);
+            }
+            let b_lo = _mm256_loadu_si256(b.as_ptr() as *const __m256i);
+            let b_hi = _mm256_loadu_si256(b.as_ptr().add(8) as *const __m256i);
+            for bi in 0..n {
+                let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (mut acc_lo, mut acc_hi) = (b_lo, b_hi);
+                        for ky in 0..kh {
+                            let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                            for kx in 0..kw {
+                                let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                                let xv = if iy < h && ix < wi {
+                                    let at = (iy * wi + ix) * c + c0;
+                                    let src = &image[at..at + 16];
+                                    _mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                        src.as_ptr() as *const __m128i
+                                    ))
+                                } else {
+                                    zp
+                                };
+                                let prod = _mm256_mullo_epi16(xv, filt[ky * kw + kx]);
+                                acc_lo = _mm256_add_epi32(
+                                    acc_lo,
+                                    _mm256_cvtepi16_epi32(_mm256_castsi256_si128(prod)),
+                                );
+                                acc_hi = _mm256_add_epi32(
+                                    acc_hi,
+                                    _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(prod)),
+                                );
+                            }
+                        }
+                        let mut acc = [0i32; 16];
+                        _mm256_storeu_si256(acc.as_mut_ptr() as *mut __m256i, acc_lo);
+                        _mm256_storeu_si256(acc.as_mut_ptr().add(8) as *mut __m256i, acc_hi);
+                        let out = &mut yd[((bi * oh + oy) * ow + ox) * c + c0..][..16];
+                        for (j, (o, &a)) in out.iter_mut().zip(&acc).enumerate() {
+                            let (m, s) = requant.factors(c0 + j);
+                            let v = requantize_nonneg(a, m, s).saturating_add(y_zp);
+                            *o = v.clamp(lo, hi) as i8;
+                        }
+                    }
+                }
+            }
+        }
+        if blocks * 16 < c {
+            super::eval_channels(p, ins, outs, blocks * 16);
+        }
+        true
     }
 }

@@ -194,6 +194,8 @@ pub unsafe fn dot_1x1(a: *const i8, w: *const i8, k: usize, acc: i32) -> i32 {
 
 /// One or two activation rows against every weight row, requantized into output rows.
 pub(crate) struct RowBlock<'a, 'b> {
+    /// Which tiles to use.
+    pub path: super::KernelPath,
     /// Weights `[m, k]`.
     pub w: &'a [i8],
     /// Output channels.
@@ -220,6 +222,10 @@ impl RowBlock<'_, '_> {
         );
         let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
         let mut o = 0;
+        #[cfg(target_arch = "x86_64")]
+        if self.path == super::KernelPath::Avx2 {
+            o = self.run_avx2(rows, out);
+        }
         // SAFETY (all blocks below): `w` holds `m` rows of `k` bytes and `rows` `n` rows
         // (asserted above); `o + 1 < m` inside the pair loops.
         let rq = self.requant;
@@ -228,6 +234,7 @@ impl RowBlock<'_, '_> {
             let v = crate::quant::requantize_nonneg(acc, mult, shift).saturating_add(zp);
             v.clamp(lo, hi) as i8
         };
+        let _ = self.path;
         while o + 2 <= m {
             let (b0, b1) = (self.bias.i32_at(o), self.bias.i32_at(o + 1));
             let (q0, q1) = (rq.factors(o), rq.factors(o + 1));
@@ -251,5 +258,50 @@ impl RowBlock<'_, '_> {
                 out[r * m + o] = self.requant.apply(acc, o);
             }
         }
+    }
+}
+
+impl RowBlock<'_, '_> {
+    /// The AVX2 tiles over channels in fours; returns the first channel left for the caller.
+    #[cfg(target_arch = "x86_64")]
+    fn run_avx2(&self, rows: &[i8], out: &mut [i8]) -> usize {
+        let (m, k) = (self.m, self.k);
+        let n = rows.len() / k;
+        let rq = self.requant;
+        let (zp, lo, hi) = (rq.zero_point, rq.min as i32, rq.max as i32);
+        let to_i8 = |acc: i32, (mult, shift): (i32, i32)| {
+            let v = crate::quant::requantize_nonneg(acc, mult, shift).saturating_add(zp);
+            v.clamp(lo, hi) as i8
+        };
+        let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
+        let mut o = 0;
+        while o + 4 <= m {
+            let b: [i32; 4] = core::array::from_fn(|j| self.bias.i32_at(o + j));
+            let q: [(i32, i32); 4] = core::array::from_fn(|j| rq.factors(o + j));
+            // SAFETY: the path is only selected when the CPU has AVX2 (`KernelPath::is_supported`);
+            // `rows` holds `n` rows of `k` bytes and `w` rows `o..o + 4` exist (`o + 4 <= m`).
+            unsafe {
+                let wo = wp.add(o * k);
+                if n == 2 {
+                    let c = super::avx2::dot_2x4(
+                        a,
+                        wo,
+                        k,
+                        [b[0], b[1], b[2], b[3], b[0], b[1], b[2], b[3]],
+                    );
+                    for j in 0..4 {
+                        out[o + j] = to_i8(c[j], q[j]);
+                        out[m + o + j] = to_i8(c[4 + j], q[j]);
+                    }
+                } else {
+                    let c = super::avx2::dot_1x4(a, wo, k, b);
+                    for j in 0..4 {
+                        out[o + j] = to_i8(c[j], q[j]);
+                    }
+                }
+            }
+            o += 4;
+        }
+        o
     }
 }

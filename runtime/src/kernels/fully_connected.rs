@@ -1,4 +1,4 @@
-//! Fully connected layer on the DSP path: rows taken two at a time through `RowBlock`.
+//! Fully connected layer on the optimised paths (DSP, AVX2): rows taken two at a time through `RowBlock`.
 
 use super::dot::RowBlock;
 use crate::ops::fully_connected::FcParams;
@@ -6,7 +6,12 @@ use crate::ops::ChannelRequant;
 use crate::tensor::{TensorMut, TensorRef};
 
 /// Same contract and results as [`crate::ops::fully_connected::eval`].
-pub fn eval_dsp(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+pub fn eval(
+    path: super::KernelPath,
+    p: &FcParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+) {
     let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
     let (m, k) = (w.info.dims[0] as usize, w.info.dims[1] as usize);
     let y = &mut outs[0];
@@ -17,6 +22,7 @@ pub fn eval_dsp(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>])
         max: p.act_max,
     };
     let block = RowBlock {
+        path,
         w: w.as_i8(),
         m,
         k,

@@ -6,6 +6,7 @@
 //! reference kernel.
 
 pub mod add;
+pub mod avx2;
 pub mod check;
 pub mod conv;
 pub mod depthwise;
@@ -18,19 +19,22 @@ pub mod simd32;
 pub enum KernelPath {
     /// The scalar reference kernels (every target; the "plain" path on Cortex-M0/M0+/M3).
     Reference,
-    /// Arm DSP extension (SXTAB16/SMLAD): Cortex-M4, M7, M33/M55 with DSP.
+    /// Arm DSP extension (SXTB16/SMLAD): Cortex-M4, M7, M33/M55 with DSP.
     Dsp,
+    /// x86-64 AVX2 (VPMOVSXBW/VPMADDWD).
+    Avx2,
 }
 
 impl KernelPath {
     /// Every path, in order of preference from slowest to fastest.
-    pub const ALL: [KernelPath; 2] = [KernelPath::Reference, KernelPath::Dsp];
+    pub const ALL: [KernelPath; 3] = [KernelPath::Reference, KernelPath::Dsp, KernelPath::Avx2];
 
     /// Short name (as in `MOTE_ISA` and `mote bench --json`).
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Reference => "reference",
             KernelPath::Dsp => "dsp",
+            KernelPath::Avx2 => "avx2",
         }
     }
 
@@ -41,10 +45,12 @@ impl KernelPath {
 
     /// Whether this build and CPU can run the path. DSP is chosen at compile time: the target
     /// either has the extension (`thumbv7em`, `thumbv8m.main` with `+dsp`) or it does not.
+    /// AVX2 is detected at run time with `std`, else taken from the compile-time target features.
     pub fn is_supported(self) -> bool {
         match self {
             KernelPath::Reference => true,
             KernelPath::Dsp => cfg!(mote_dsp),
+            KernelPath::Avx2 => avx2_detected(),
         }
     }
 
@@ -68,10 +74,25 @@ impl KernelPath {
                     "MOTE_ISA names a kernel path this build or CPU cannot run",
                 )),
                 None => Err(crate::Error::BadArgument(
-                    "MOTE_ISA must be one of: reference, dsp",
+                    "MOTE_ISA must be one of: reference, dsp, avx2",
                 )),
             };
         }
         Ok(KernelPath::best())
     }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn avx2_detected() -> bool {
+    std::is_x86_feature_detected!("avx2")
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+fn avx2_detected() -> bool {
+    cfg!(target_feature = "avx2")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2_detected() -> bool {
+    false
 }

@@ -261,22 +261,22 @@ pub(crate) fn eval(
         Dequantize => dequantize::eval(inputs, outputs),
         Conv2d => {
             let p = conv::ConvParams::decode(op.params).map_err(bad)?;
-            let fast = path == KernelPath::Dsp
+            let fast = path != KernelPath::Reference
                 && kernels::conv::covers(&p, &inputs[0].info, &inputs[1].info, scratch.len());
             if fast {
-                kernels::conv::eval_dsp(&p, inputs, outputs, scratch)
+                kernels::conv::eval(path, &p, inputs, outputs, scratch)
             } else if path != KernelPath::Reference
                 && kernels::depthwise::covers(&p, &inputs[0].info, &inputs[1].info)
             {
-                kernels::depthwise::eval(&p, inputs, outputs)
+                kernels::depthwise::eval(path, &p, inputs, outputs)
             } else {
                 conv::eval(&p, inputs, outputs, scratch)
             }
         }
         FullyConnected => {
             let p = fully_connected::FcParams::decode(op.params).map_err(bad)?;
-            if path == KernelPath::Dsp {
-                kernels::fully_connected::eval_dsp(&p, inputs, outputs)
+            if path != KernelPath::Reference {
+                kernels::fully_connected::eval(path, &p, inputs, outputs)
             } else {
                 fully_connected::eval(&p, inputs, outputs)
             }
