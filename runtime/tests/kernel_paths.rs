@@ -7,7 +7,7 @@
 //! `required_paths_run` fail if a path that should run here is not supported, so a silently
 //! skipped path cannot pass.
 
-use mote::kernels::check::{check_add, check_conv, check_fully_connected};
+use mote::kernels::check::{check_add, check_conv, check_fully_connected, check_mul, check_pool};
 use mote::KernelPath;
 use proptest::prelude::*;
 
@@ -43,6 +43,24 @@ proptest! {
         let mut work = vec![0u8; 1 << 16];
         for path in paths() {
             let r = check_conv(seed, path, &mut work);
+            prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
+        }
+    }
+
+    #[test]
+    fn pool_paths_are_bit_exact(seed in any::<u64>()) {
+        let mut work = vec![0u8; 1 << 13];
+        for path in paths() {
+            let r = check_pool(seed, path, &mut work);
+            prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
+        }
+    }
+
+    #[test]
+    fn mul_paths_are_bit_exact(seed in any::<u64>()) {
+        let mut work = vec![0u8; 1 << 13];
+        for path in paths() {
+            let r = check_mul(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }
     }

@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote::kernels::check::{check_add, check_conv, check_fully_connected};
+use mote::kernels::check::{check_add, check_conv, check_fully_connected, check_mul, check_pool};
 use mote::KernelPath;
 use mote_firmware::board;
 
@@ -40,6 +40,8 @@ fn main() -> ! {
         ("conv2d", check_conv as fn(u64, KernelPath, &mut [u8]) -> _),
         ("fully_connected", check_fully_connected),
         ("add", check_add),
+        ("mul", check_mul),
+        ("pool", check_pool),
     ] {
         for seed in 0..CASES {
             if let Err(m) = check(seed, path, work) {

@@ -1,82 +1,195 @@
-//! x86-64 AVX2 tiles for the blocked dot products: int8 rows widened to int16 by `VPMOVSXBW`
-//! straight from memory, multiplied and pair-summed into int32 by `VPMADDWD` (16 products per
-//! instruction; |x·w| ≤ 2^14, so a pair sum cannot overflow), accumulated with wrapping
-//! `VPADDD` like the reference kernels' `wrapping_add`. A 2-row × 4-channel tile reuses each
-//! widened activation four times and each widened weight twice.
+//! x86-64 AVX2 building blocks.
+//!
+//! Dot-product tiles: int8 rows widened to int16 by `VPMOVSXBW` straight from memory, multiplied
+//! and pair-summed into int32 by `VPMADDWD` (16 products per instruction; |x·w| ≤ 2^14, so a
+//! pair sum cannot overflow), accumulated with wrapping `VPADDD` like the reference kernels'
+//! `wrapping_add`. A 2-row × 4-channel tile reuses each widened activation four times and each
+//! widened weight twice, and its eight sums land in one register, ready for [`Requant8`].
 
-#[cfg(target_arch = "x86_64")]
 use core::arch::x86_64::*;
 
-/// `[a0·w0, a0·w1, a0·w2, a0·w3, a1·w0, .., a1·w3]` + `acc`, rows `a`, `a + k` and weight rows
-/// `w + j·k`.
+#[inline(always)]
+unsafe fn wide16(p: *const i8) -> __m256i {
+    _mm256_cvtepi8_epi16(_mm_loadu_si128(p as *const __m128i))
+}
+
+#[inline(always)]
+unsafe fn wide8(p: *const i8) -> __m256i {
+    _mm256_zextsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(p as *const __m128i)))
+}
+
+/// Sum the four vectors' lanes each: `[Σs0, Σs1, Σs2, Σs3]`.
+#[inline(always)]
+unsafe fn reduce4(s: &[__m256i]) -> __m128i {
+    let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h))
+}
+
+/// Rows `a`, `a + k` times weight rows `w + j·k` (j < 4):
+/// `[a0·w0, a0·w1, a0·w2, a0·w3, a1·w0, .., a1·w3]`.
 ///
 /// # Safety
 /// The CPU must support AVX2; `a` must address `2k` readable bytes and `w` `4k`.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub unsafe fn dot_2x4(a: *const i8, w: *const i8, k: usize, acc: [i32; 8]) -> [i32; 8] {
-    let wide = |p: *const i8| _mm256_cvtepi8_epi16(_mm_loadu_si128(p as *const __m128i));
+pub unsafe fn dot_2x4(a: *const i8, w: *const i8, k: usize) -> __m256i {
     let mut s = [_mm256_setzero_si256(); 8];
     let mut i = 0;
     while i + 16 <= k {
-        let x0 = wide(a.add(i));
-        let x1 = wide(a.add(k + i));
+        let (x0, x1) = (wide16(a.add(i)), wide16(a.add(k + i)));
         for j in 0..4 {
-            let v = wide(w.add(j * k + i));
+            let v = wide16(w.add(j * k + i));
             s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(x0, v));
             s[4 + j] = _mm256_add_epi32(s[4 + j], _mm256_madd_epi16(x1, v));
         }
         i += 16;
     }
-    let mut out = [0i32; 8];
-    for (r, half) in out.chunks_exact_mut(4).enumerate() {
-        let h01 = _mm256_hadd_epi32(s[4 * r], s[4 * r + 1]);
-        let h23 = _mm256_hadd_epi32(s[4 * r + 2], s[4 * r + 3]);
-        let h = _mm256_hadd_epi32(h01, h23);
-        let sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-        _mm_storeu_si128(half.as_mut_ptr() as *mut __m128i, sum);
-    }
-    for (r, row) in out.chunks_exact_mut(4).enumerate() {
-        for (j, o) in row.iter_mut().enumerate() {
-            let mut t = o.wrapping_add(acc[4 * r + j]);
-            for q in i..k {
-                t = t.wrapping_add(*a.add(r * k + q) as i32 * *w.add(j * k + q) as i32);
-            }
-            *o = t;
+    if i + 8 <= k {
+        let (x0, x1) = (wide8(a.add(i)), wide8(a.add(k + i)));
+        for j in 0..4 {
+            let v = wide8(w.add(j * k + i));
+            s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(x0, v));
+            s[4 + j] = _mm256_add_epi32(s[4 + j], _mm256_madd_epi16(x1, v));
         }
+        i += 8;
     }
-    out
+    let mut sums = _mm256_set_m128i(reduce4(&s[4..]), reduce4(&s[..4]));
+    if i < k {
+        let mut t = [0i32; 8];
+        for (lane, v) in t.iter_mut().enumerate() {
+            let (r, j) = (lane / 4, lane % 4);
+            for q in i..k {
+                *v = v.wrapping_add(*a.add(r * k + q) as i32 * *w.add(j * k + q) as i32);
+            }
+        }
+        sums = _mm256_add_epi32(sums, _mm256_loadu_si256(t.as_ptr() as *const __m256i));
+    }
+    sums
 }
 
-/// One row times four weight rows: `[a·w0, .., a·w3]` + `acc`.
+/// One row times weight rows `w + j·k` (j < 4): `[a·w0, .., a·w3]`.
 ///
 /// # Safety
 /// The CPU must support AVX2; `a` must address `k` readable bytes and `w` `4k`.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub unsafe fn dot_1x4(a: *const i8, w: *const i8, k: usize, acc: [i32; 4]) -> [i32; 4] {
-    let wide = |p: *const i8| _mm256_cvtepi8_epi16(_mm_loadu_si128(p as *const __m128i));
+pub unsafe fn dot_1x4(a: *const i8, w: *const i8, k: usize) -> __m128i {
     let mut s = [_mm256_setzero_si256(); 4];
     let mut i = 0;
     while i + 16 <= k {
-        let x = wide(a.add(i));
+        let x = wide16(a.add(i));
         for (j, sj) in s.iter_mut().enumerate() {
-            *sj = _mm256_add_epi32(*sj, _mm256_madd_epi16(x, wide(w.add(j * k + i))));
+            *sj = _mm256_add_epi32(*sj, _mm256_madd_epi16(x, wide16(w.add(j * k + i))));
         }
         i += 16;
     }
-    let h01 = _mm256_hadd_epi32(s[0], s[1]);
-    let h23 = _mm256_hadd_epi32(s[2], s[3]);
-    let h = _mm256_hadd_epi32(h01, h23);
-    let sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-    let mut out = [0i32; 4];
-    _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, sum);
-    for (j, o) in out.iter_mut().enumerate() {
-        let mut t = o.wrapping_add(acc[j]);
-        for q in i..k {
-            t = t.wrapping_add(*a.add(q) as i32 * *w.add(j * k + q) as i32);
+    if i + 8 <= k {
+        let x = wide8(a.add(i));
+        for (j, sj) in s.iter_mut().enumerate() {
+            *sj = _mm256_add_epi32(*sj, _mm256_madd_epi16(x, wide8(w.add(j * k + i))));
         }
-        *o = t;
+        i += 8;
     }
-    out
+    let mut sums = reduce4(&s);
+    if i < k {
+        let mut t = [0i32; 4];
+        for (j, v) in t.iter_mut().enumerate() {
+            for q in i..k {
+                *v = v.wrapping_add(*a.add(q) as i32 * *w.add(j * k + q) as i32);
+            }
+        }
+        sums = _mm_add_epi32(sums, _mm_loadu_si128(t.as_ptr() as *const __m128i));
+    }
+    sums
+}
+
+/// Eight lanes of [`crate::quant::requantize_nonneg`], output zero point and clamp, each lane
+/// with its own multiplier and shift; bit-exact with the scalar form.
+pub struct Requant8 {
+    mult: __m256i,
+    left: __m256i,
+    right: __m256i,
+    right_m1: __m256i,
+    round: __m256i,
+    zp: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+    any_left: bool,
+}
+
+impl Requant8 {
+    /// Lanes' `(multiplier ≥ 0, shift)`, output zero point (int8 range) and clamp range.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn new(m: [i32; 8], s: [i32; 8], zp: i32, lo: i8, hi: i8) -> Requant8 {
+        let left = s.map(|v| v.max(0));
+        let right = s.map(|v| (-v).max(0));
+        let ld = |v: &[i32; 8]| _mm256_loadu_si256(v.as_ptr() as *const __m256i);
+        Requant8 {
+            mult: ld(&m),
+            left: ld(&left),
+            right: ld(&right),
+            right_m1: ld(&right.map(|r| (r - 1).max(0))),
+            round: ld(&right.map(|r| (r > 0) as i32)),
+            zp: _mm256_set1_epi32(zp),
+            lo: _mm256_set1_epi32(lo as i32),
+            hi: _mm256_set1_epi32(hi as i32),
+            any_left: left.iter().any(|&l| l > 0),
+        }
+    }
+
+    /// Requantize eight accumulators; the results lie in the clamp range.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn apply(&self, acc: __m256i) -> __m256i {
+        let mut x = acc;
+        if self.any_left {
+            // saturating left shift: keep the shifted value where shifting back restores it
+            let shifted = _mm256_sllv_epi32(x, self.left);
+            let exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, self.left), x);
+            let sat = _mm256_xor_si256(_mm256_srai_epi32::<31>(x), _mm256_set1_epi32(i32::MAX));
+            x = _mm256_blendv_epi8(sat, shifted, exact);
+        }
+        // (x·m + 2^30) >> 31 in 64 bits, even and odd lanes apart; fits 32 bits as m ≥ 0
+        let half = _mm256_set1_epi64x(1 << 30);
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, self.mult), half);
+        let odd = _mm256_add_epi64(
+            _mm256_mul_epi32(
+                _mm256_srli_epi64::<32>(x),
+                _mm256_srli_epi64::<32>(self.mult),
+            ),
+            half,
+        );
+        let p = _mm256_blend_epi32::<0b1010_1010>(
+            _mm256_srli_epi64::<31>(even),
+            _mm256_slli_epi64::<32>(_mm256_srli_epi64::<31>(odd)),
+        );
+        // rounding right shift: (p >> r) + bit r-1 of p
+        let bit = _mm256_and_si256(_mm256_srav_epi32(p, self.right_m1), self.round);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(p, self.right), bit);
+        // Bound before adding the zero point so the sum cannot wrap: any |v| ≥ 2^30 clamps
+        // to the same end of the int8 range as the scalar saturating add would.
+        let bound = _mm256_set1_epi32(1 << 30);
+        let v = _mm256_min_epi32(
+            _mm256_max_epi32(v, _mm256_sub_epi32(_mm256_setzero_si256(), bound)),
+            bound,
+        );
+        let v = _mm256_add_epi32(v, self.zp);
+        _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
+    }
+}
+
+/// The low byte of each of eight in-range int32 lanes: lanes 0..4 and 4..8 as two words.
+///
+/// # Safety
+/// The CPU must support AVX2; every lane must lie in −128..=127.
+#[target_feature(enable = "avx2")]
+pub unsafe fn narrow8(v: __m256i) -> (u32, u32) {
+    let b = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
+    (
+        _mm_cvtsi128_si32(_mm256_castsi256_si128(b)) as u32,
+        _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)) as u32,
+    )
 }

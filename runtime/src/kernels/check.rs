@@ -7,7 +7,7 @@
 
 use super::KernelPath;
 use crate::format::{MAX_RANK, NO_NAME};
-use crate::ops::{add, conv, fully_connected};
+use crate::ops::{add, conv, fully_connected, mul, pool};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
 
 /// A seeded xorshift64* generator.
@@ -93,11 +93,22 @@ fn fill_i8(rng: &mut Rng, b: &mut [u8]) {
     }
 }
 
-/// Bias and `(multiplier, shift)` table: mostly realistic, sometimes large enough to saturate.
-fn fill_params(rng: &mut Rng, bias: &mut [u8], rq: &mut [u8]) {
-    let big = rng.int(0, 3) == 0;
+/// Tiny values (−3..=3): with them, left shifts (requantization factors above 1) give results
+/// inside the int8 range instead of saturating, so those code paths are checked too.
+fn fill_tiny(rng: &mut Rng, b: &mut [u8]) {
+    for v in b {
+        *v = rng.int(-3, 3) as i8 as u8;
+    }
+}
+
+/// Bias and `(multiplier, shift)` table: realistic, large enough to saturate, or (with `tiny`
+/// data) small with factors above 1.
+fn fill_params(rng: &mut Rng, bias: &mut [u8], rq: &mut [u8], tiny: bool) {
+    let big = !tiny && rng.int(0, 3) == 0;
     for b in bias.chunks_exact_mut(4) {
-        let v = if big {
+        let v = if tiny {
+            rng.int(-20, 20)
+        } else if big {
             rng.int(-2_000_000, 2_000_000)
         } else {
             rng.int(-20_000, 20_000)
@@ -106,7 +117,9 @@ fn fill_params(rng: &mut Rng, bias: &mut [u8], rq: &mut [u8]) {
     }
     for r in rq.chunks_exact_mut(8) {
         let m = rng.int(1 << 30, i32::MAX);
-        let s = if big {
+        let s = if tiny {
+            rng.int(-2, 3)
+        } else if big {
             rng.int(-10, 2)
         } else {
             rng.int(-14, -4)
@@ -232,9 +245,15 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     ) else {
         return Err(NO_ROOM);
     };
-    fill_i8(&mut rng, xb);
-    fill_i8(&mut rng, wb);
-    fill_params(&mut rng, bb, rb);
+    let tiny = rng.int(0, 3) == 0;
+    if tiny {
+        fill_tiny(&mut rng, xb);
+        fill_tiny(&mut rng, wb);
+    } else {
+        fill_i8(&mut rng, xb);
+        fill_i8(&mut rng, wb);
+    }
+    fill_params(&mut rng, bb, rb, tiny);
     let ins = [
         TensorRef { info: xi, data: xb },
         TensorRef { info: wi, data: wb },
@@ -313,9 +332,15 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
     ) else {
         return Err(NO_ROOM);
     };
-    fill_i8(&mut rng, xb);
-    fill_i8(&mut rng, wb);
-    fill_params(&mut rng, bb, rb);
+    let tiny = rng.int(0, 3) == 0;
+    if tiny {
+        fill_tiny(&mut rng, xb);
+        fill_tiny(&mut rng, wb);
+    } else {
+        fill_i8(&mut rng, xb);
+        fill_i8(&mut rng, wb);
+    }
+    fill_params(&mut rng, bb, rb, tiny);
     let ins = [
         TensorRef {
             info: info(DType::I8, &[rows, k], zx),
@@ -415,6 +440,150 @@ pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
     match path {
         KernelPath::Reference => add::eval(&p, &ins, outs),
         _ => super::add::eval_same_shape(&p, &ins, outs),
+    }
+    compare(seed, want, got)
+}
+
+/// Run one random pooling (max or average, with or without padding, counted or not, or the
+/// rescaling global form) through the reference kernel and through `path`'s kernel, and compare
+/// every output byte. `work` needs 8 KiB.
+pub fn check_pool(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let max = rng.int(0, 1) == 0;
+    let (h, w, c) = (
+        rng.int(1, 9) as usize,
+        rng.int(1, 9) as usize,
+        rng.int(1, 40) as usize,
+    );
+    let global = !max && rng.int(0, 2) == 0;
+    let (kernel, stride, pad) = if global {
+        ([h as u16, w as u16], [1, 1], [0; 4])
+    } else {
+        let k = [rng.int(1, 3) as u16, rng.int(1, 3) as u16];
+        let pad = [0, 1, 2, 3].map(|i| rng.int(0, (k[i % 2] as i32 - 1).min(1)) as u16);
+        (k, [rng.int(1, 2) as u16, rng.int(1, 2) as u16], pad)
+    };
+    let oh = conv::output_size(h as u32, kernel[0] as u32, stride[0], 1, pad[0], pad[2]);
+    let ow = conv::output_size(w as u32, kernel[1] as u32, stride[1], 1, pad[1], pad[3]);
+    let (Some(oh), Some(ow)) = (oh, ow) else {
+        return Ok(());
+    };
+    let (oh, ow) = (oh as usize, ow as usize);
+    let (a, b) = (rng.i8_edgy(), rng.i8_edgy());
+    let rescale = if global {
+        (rng.int(1 << 30, i32::MAX), rng.int(-12, -1))
+    } else {
+        (0, 0)
+    };
+    let p = pool::PoolParams {
+        kernel,
+        stride,
+        pad,
+        count_include_pad: rng.int(0, 1) == 0,
+        act_min: a.min(b),
+        act_max: a.max(b),
+        rescale,
+    };
+    let mut cut = Carver(work);
+    let (Some(xb), Some(want), Some(got)) = (
+        cut.take(h * w * c),
+        cut.take(oh * ow * c),
+        cut.take(oh * ow * c),
+    ) else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(&mut rng, xb);
+    let (zx, zy) = (rng.i8_edgy() as i32, rng.i8_edgy() as i32);
+    let ins = [TensorRef {
+        info: info(DType::I8, &[1, h, w, c], zx),
+        data: xb,
+    }];
+    let yi = info(DType::I8, &[1, oh, ow, c], zy);
+    let reference = if max { pool::eval_max } else { pool::eval_avg };
+    reference(
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: yi,
+            data: want,
+        }],
+    );
+    got.fill(0x5A);
+    let outs = &mut [TensorMut {
+        info: yi,
+        data: got,
+    }];
+    match path {
+        KernelPath::Reference => reference(&p, &ins, outs),
+        _ => super::pool::eval(&p, &ins, outs, max),
+    }
+    compare(seed, want, got)
+}
+
+/// Run one random multiplication (same shape, or a per-channel gate on either side) through the
+/// reference kernel and through `path`'s kernel, and compare every output byte. `work` needs
+/// 8 KiB.
+pub fn check_mul(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let (rows, c) = (rng.int(1, 40) as usize, rng.int(1, 40) as usize);
+    let kind = rng.int(0, 2);
+    let full = [1, rows, c];
+    let gate = [1, 1, c];
+    let (sa, sb): (&[usize], &[usize]) = match kind {
+        0 => (&full, &full),
+        1 => (&full, &gate),
+        _ => (&gate, &full),
+    };
+    let (na, nb) = (sa.iter().product::<usize>(), sb.iter().product::<usize>());
+    let (a, b) = (rng.i8_edgy(), rng.i8_edgy());
+    let p = mul::MulParams {
+        out: (rng.int(1 << 30, i32::MAX), rng.int(-20, 2)),
+        act_min: a.min(b),
+        act_max: a.max(b),
+    };
+    let mut cut = Carver(work);
+    let (Some(ab), Some(bb), Some(want), Some(got)) = (
+        cut.take(na),
+        cut.take(nb),
+        cut.take(rows * c),
+        cut.take(rows * c),
+    ) else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(&mut rng, ab);
+    fill_i8(&mut rng, bb);
+    let (za, zb, zy) = (
+        rng.i8_edgy() as i32,
+        rng.i8_edgy() as i32,
+        rng.i8_edgy() as i32,
+    );
+    let ins = [
+        TensorRef {
+            info: info(DType::I8, sa, za),
+            data: ab,
+        },
+        TensorRef {
+            info: info(DType::I8, sb, zb),
+            data: bb,
+        },
+    ];
+    let yi = info(DType::I8, &full, zy);
+    mul::eval(
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: yi,
+            data: want,
+        }],
+    );
+    got.fill(0x5A);
+    let outs = &mut [TensorMut {
+        info: yi,
+        data: got,
+    }];
+    match path {
+        KernelPath::Reference => mul::eval(&p, &ins, outs),
+        _ => super::mul::eval(&p, &ins, outs),
     }
     compare(seed, want, got)
 }

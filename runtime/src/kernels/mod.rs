@@ -6,12 +6,15 @@
 //! reference kernel.
 
 pub mod add;
+#[cfg(target_arch = "x86_64")]
 pub mod avx2;
 pub mod check;
 pub mod conv;
 pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
+pub mod mul;
+pub mod pool;
 pub mod simd32;
 
 /// A family of kernels.

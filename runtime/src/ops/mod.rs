@@ -289,22 +289,24 @@ pub(crate) fn eval(
                 add::eval(&p, inputs, outputs)
             }
         }
-        Mul => mul::eval(
-            &mul::MulParams::decode(op.params).map_err(bad)?,
-            inputs,
-            outputs,
-        ),
+        Mul => {
+            let p = mul::MulParams::decode(op.params).map_err(bad)?;
+            if path != KernelPath::Reference && kernels::mul::covers(inputs, outputs) {
+                kernels::mul::eval(&p, inputs, outputs)
+            } else {
+                mul::eval(&p, inputs, outputs)
+            }
+        }
         Lut => lut::eval(op.params, inputs, outputs),
-        MaxPool => pool::eval_max(
-            &pool::PoolParams::decode(op.params).map_err(bad)?,
-            inputs,
-            outputs,
-        ),
-        AvgPool => pool::eval_avg(
-            &pool::PoolParams::decode(op.params).map_err(bad)?,
-            inputs,
-            outputs,
-        ),
+        MaxPool | AvgPool => {
+            let p = pool::PoolParams::decode(op.params).map_err(bad)?;
+            let max = op.opcode == MaxPool;
+            match (path, max) {
+                (KernelPath::Reference, true) => pool::eval_max(&p, inputs, outputs),
+                (KernelPath::Reference, false) => pool::eval_avg(&p, inputs, outputs),
+                _ => kernels::pool::eval(&p, inputs, outputs, max),
+            }
+        }
         Reshape => reshape::eval(inputs, outputs),
         Transpose => transpose::eval(
             &transpose::TransposeParams::decode(op.params).map_err(bad)?,

@@ -1,0 +1,74 @@
+//! Elementwise multiplication on the optimised paths for the shapes models use: same shape, and
+//! one operand broadcast along the last (channel) axis only, as in squeeze-and-excitation
+//! gates (`[N, H, W, C] · [1, 1, 1, C]`). Results are those of [`crate::ops::mul::eval`].
+
+use crate::ops::mul::MulParams;
+use crate::quant::requantize_nonneg;
+use crate::tensor::{TensorMut, TensorRef};
+
+/// How the operands line up with the output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Both have the output's shape.
+    Same,
+    /// Input `full` has the output's shape; the other is `[C]` (with leading ones) repeated.
+    PerChannel { full: usize },
+}
+
+fn layout(ins: &[TensorRef<'_>], outs: &[TensorMut<'_>]) -> Option<Layout> {
+    let y = outs[0].info.shape();
+    let (a, b) = (ins[0].info.shape(), ins[1].info.shape());
+    if a == y && b == y {
+        return Some(Layout::Same);
+    }
+    let c = *y.last()?;
+    let per_channel = |t: &[u32]| t.last() == Some(&c) && t.iter().rev().skip(1).all(|&d| d == 1);
+    if a == y && per_channel(b) {
+        Some(Layout::PerChannel { full: 0 })
+    } else if b == y && per_channel(a) {
+        Some(Layout::PerChannel { full: 1 })
+    } else {
+        None
+    }
+}
+
+/// Whether [`eval`] covers these operands.
+pub fn covers(ins: &[TensorRef<'_>], outs: &[TensorMut<'_>]) -> bool {
+    layout(ins, outs).is_some()
+}
+
+/// Same contract and results as [`crate::ops::mul::eval`] for operands [`covers`] accepts.
+pub fn eval(p: &MulParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+    let Some(layout) = layout(ins, outs) else {
+        return crate::ops::mul::eval(p, ins, outs);
+    };
+    let y = &mut outs[0];
+    let (y_zp, lo, hi) = (y.info.zero_point, p.act_min as i32, p.act_max as i32);
+    let (m, s) = p.out;
+    let finish = |prod: i32| {
+        let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);
+        v.clamp(lo, hi) as i8
+    };
+    let yd = y.as_i8_mut();
+    match layout {
+        Layout::Same => {
+            let (a, b) = (&ins[0], &ins[1]);
+            let (za, zb) = (a.info.zero_point, b.info.zero_point);
+            for ((o, &va), &vb) in yd.iter_mut().zip(a.as_i8()).zip(b.as_i8()) {
+                *o = finish((va as i32 - za) * (vb as i32 - zb));
+            }
+        }
+        Layout::PerChannel { full } => {
+            let (x, g) = (&ins[full], &ins[1 - full]);
+            let (zx, zg) = (x.info.zero_point, g.info.zero_point);
+            let gate = g.as_i8();
+            let c = gate.len();
+            for (orow, xrow) in yd.chunks_exact_mut(c).zip(x.as_i8().chunks_exact(c)) {
+                for ((o, &vx), &vg) in orow.iter_mut().zip(xrow).zip(gate) {
+                    // the product commutes, so operand order does not change the result
+                    *o = finish((vx as i32 - zx) * (vg as i32 - zg));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Max and average pooling on the optimised paths: each window pixel's channels are read as one
+//! contiguous run into per-channel accumulators (256 channels at a time), instead of the
+//! reference kernel's per-channel walk over the window. Results are those of
+//! [`crate::ops::pool`]: the same window clipping, padding rules, rounding and clamp.
+
+use crate::ops::pool::PoolParams;
+use crate::quant::{div_round_half_away, requantize};
+use crate::tensor::{TensorMut, TensorRef};
+
+const CHUNK: usize = 256;
+
+/// Same contract and results as [`crate::ops::pool::eval_max`] (`max`) or
+/// [`crate::ops::pool::eval_avg`].
+pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], max: bool) {
+    let x = &ins[0];
+    let xd = x.as_i8();
+    let zp = x.info.zero_point;
+    let [n, h, w, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+    let y = &mut outs[0];
+    let y_zp = y.info.zero_point;
+    let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+    let yd = y.as_i8_mut();
+    let [kh, kw] = p.kernel.map(|v| v as isize);
+    let full = p.kernel[0] as i32 * p.kernel[1] as i32;
+    let (lo, hi) = (p.act_min as i32, p.act_max as i32);
+    let finish = |acc: i32, count: usize| -> i32 {
+        if max {
+            if count == 0 {
+                -128
+            } else {
+                acc
+            }
+        } else if p.rescale != (0, 0) {
+            // Σ (x - zp) over the valid pixels, as the reference sums it
+            let centred = acc.wrapping_sub(zp.wrapping_mul(count as i32));
+            requantize(centred, p.rescale.0, p.rescale.1).saturating_add(y_zp)
+        } else if p.count_include_pad {
+            div_round_half_away(acc + (full - count as i32) * zp, full)
+        } else if count == 0 {
+            zp
+        } else {
+            div_round_half_away(acc, count as i32)
+        }
+    };
+    let mut acc = [0i32; CHUNK];
+    for b in 0..n {
+        let image = &xd[b * h * w * c..(b + 1) * h * w * c];
+        for oy in 0..oh {
+            let y0 = oy as isize * p.stride[0] as isize - p.pad[0] as isize;
+            let (ys, ye) = (
+                y0.max(0) as usize,
+                (y0 + kh).min(h as isize).max(0) as usize,
+            );
+            for ox in 0..ow {
+                let x0 = ox as isize * p.stride[1] as isize - p.pad[1] as isize;
+                let (xs, xe) = (
+                    x0.max(0) as usize,
+                    (x0 + kw).min(w as isize).max(0) as usize,
+                );
+                let count = ye.saturating_sub(ys) * xe.saturating_sub(xs);
+                let out = &mut yd[((b * oh + oy) * ow + ox) * c..][..c];
+                for c0 in (0..c).step_by(CHUNK) {
+                    let len = CHUNK.min(c - c0);
+                    let acc = &mut acc[..len];
+                    acc.fill(if max { i32::MIN } else { 0 });
+                    for iy in ys..ye {
+                        for ix in xs..xe {
+                            let at = (iy * w + ix) * c + c0;
+                            let px = &image[at..at + len];
+                            if max {
+                                for (a, &v) in acc.iter_mut().zip(px) {
+                                    *a = (*a).max(v as i32);
+                                }
+                            } else {
+                                for (a, &v) in acc.iter_mut().zip(px) {
+                                    *a += v as i32;
+                                }
+                            }
+                        }
+                    }
+                    for (o, &a) in out[c0..c0 + len].iter_mut().zip(acc.iter()) {
+                        *o = finish(a, count).clamp(lo, hi) as i8;
+                    }
+                }
+            }
+        }
+    }
+}
