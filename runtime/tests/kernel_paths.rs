@@ -49,7 +49,7 @@ proptest! {
 
     #[test]
     fn pool_paths_are_bit_exact(seed in any::<u64>()) {
-        let mut work = vec![0u8; 1 << 13];
+        let mut work = vec![0u8; 1 << 14];
         for path in paths() {
             let r = check_pool(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);

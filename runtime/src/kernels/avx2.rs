@@ -138,6 +138,49 @@ impl Requant8 {
         }
     }
 
+    /// Lanes from a `[channels, 2]` (multiplier, shift) table: channels `4·i..4·i + 4` at
+    /// `table` (8 little-endian int32), repeated for both halves (two rows of a 2×4 tile) when
+    /// `repeat`, else channels `0..8` of eight entries (16 int32).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `table` must address 32 (`repeat`) or 64 readable bytes.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn from_table(table: *const u8, repeat: bool, zp: i32, lo: i8, hi: i8) -> Requant8 {
+        let (mult, shift) = if repeat {
+            let t = _mm256_loadu_si256(table as *const __m256i);
+            (
+                _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)),
+                _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7)),
+            )
+        } else {
+            let even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+            let t0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256(table as *const __m256i), even);
+            let t1 = _mm256_permutevar8x32_epi32(
+                _mm256_loadu_si256(table.add(32) as *const __m256i),
+                even,
+            );
+            (
+                _mm256_permute2x128_si256::<0x20>(t0, t1),
+                _mm256_permute2x128_si256::<0x31>(t0, t1),
+            )
+        };
+        let zero = _mm256_setzero_si256();
+        let left = _mm256_max_epi32(shift, zero);
+        let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+        let one = _mm256_set1_epi32(1);
+        Requant8 {
+            mult,
+            left,
+            right,
+            right_m1: _mm256_max_epi32(_mm256_sub_epi32(right, one), zero),
+            round: _mm256_min_epi32(right, one),
+            zp: _mm256_set1_epi32(zp),
+            lo: _mm256_set1_epi32(lo as i32),
+            hi: _mm256_set1_epi32(hi as i32),
+            any_left: _mm256_movemask_epi8(_mm256_cmpgt_epi32(shift, zero)) != 0,
+        }
+    }
+
     /// Requantize eight accumulators; the results lie in the clamp range.
     ///
     /// # Safety
@@ -192,4 +235,43 @@ pub unsafe fn narrow8(v: __m256i) -> (u32, u32) {
         _mm_cvtsi128_si32(_mm256_castsi256_si128(b)) as u32,
         _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)) as u32,
     )
+}
+
+/// Rows (1 or 2, back to back) against weight rows in fours: channels `0..m / 4 · 4` of the
+/// output rows (each `m` bytes, back to back) requantized; returns how many channels it did.
+///
+/// # Safety
+/// The CPU must support AVX2; `rows` must address `n·k` bytes, `w` `m·k`, `bias` `4m`,
+/// `table` `8m`, `out` `n·m` writable bytes; `n` is 1 or 2.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn rows_times_weights(
+    rows: *const i8,
+    n: usize,
+    w: *const i8,
+    (m, k): (usize, usize),
+    bias: *const u8,
+    table: *const u8,
+    (zp, lo, hi): (i32, i8, i8),
+    out: *mut i8,
+) -> usize {
+    let mut o = 0;
+    while o + 4 <= m {
+        let requant = Requant8::from_table(table.add(8 * o), true, zp, lo, hi);
+        let bias4 = _mm_loadu_si128(bias.add(4 * o) as *const __m128i);
+        let wo = w.add(o * k);
+        let sums = if n == 2 {
+            dot_2x4(rows, wo, k)
+        } else {
+            _mm256_zextsi128_si256(dot_1x4(rows, wo, k))
+        };
+        let acc = _mm256_add_epi32(sums, _mm256_set_m128i(bias4, bias4));
+        let (r0, r1) = narrow8(requant.apply(acc));
+        core::ptr::write_unaligned(out.add(o) as *mut u32, r0);
+        if n == 2 {
+            core::ptr::write_unaligned(out.add(m + o) as *mut u32, r1);
+        }
+        o += 4;
+    }
+    o
 }

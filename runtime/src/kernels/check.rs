@@ -446,7 +446,7 @@ pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
 
 /// Run one random pooling (max or average, with or without padding, counted or not, or the
 /// rescaling global form) through the reference kernel and through `path`'s kernel, and compare
-/// every output byte. `work` needs 8 KiB.
+/// every output byte. `work` needs 16 KiB.
 pub fn check_pool(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
     let mut rng = Rng::new(seed);
     let max = rng.int(0, 1) == 0;

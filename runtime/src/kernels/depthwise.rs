@@ -111,11 +111,13 @@ fn eval_channels(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
     }
 }
 
-/// AVX2: sixteen channels at a time, one tap after another (`VPMULLW` is exact: |x·w| ≤ 2^14);
-/// padding taps multiply the zero point, as the reference kernel's padded reads do.
+/// AVX2: eight channels at a time, one tap after another (`VPMULLW` is exact: |x·w| ≤ 2^14),
+/// requantized eight lanes at once; padding taps multiply the zero point, as the reference
+/// kernel's padded reads do.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
+    use crate::kernels::avx2::{narrow8, Requant8};
     use core::arch::x86_64::*;
 
     /// Largest kernel (taps) handled here; larger ones run the scalar kernel.
@@ -132,85 +134,67 @@ mod avx2 {
         let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
         let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
         let taps = kh * kw;
-        if taps > MAX_TAPS || c < 16 {
+        if taps > MAX_TAPS || c < 8 || bias.data.len() < 4 * c || rq.data.len() < 8 * c {
             return false;
         }
         let (xd, wd) = (x.as_i8(), w.as_i8());
         let y = &mut outs[0];
         let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
-        let requant = ChannelRequant {
-            table: rq,
-            zero_point: y.info.zero_point,
-            min: p.act_min,
-            max: p.act_max,
-        };
-        let (lo, hi, y_zp) = (p.act_min as i32, p.act_max as i32, y.info.zero_point);
+        let y_zp = y.info.zero_point;
         let [sh, sw] = p.stride.map(|v| v as usize);
         let [dh, dw] = p.dilation.map(|v| v as usize);
         let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
-        let zp = _mm256_set1_epi16(x.info.zero_point as i16);
+        let zp = _mm_set1_epi16(x.info.zero_point as i16);
         let yd = y.as_i8_mut();
-        let mut filt = [_mm256_setzero_si256(); MAX_TAPS];
-        let blocks = c / 16;
+        let mut filt = [_mm_setzero_si128(); MAX_TAPS];
+        let blocks = c / 8;
         for cb in 0..blocks {
-            let c0 = cb * 16;
+            let c0 = cb * 8;
             for (t, f) in filt.iter_mut().enumerate().take(taps) {
-                let mut lane = [0i16; 16];
-                for (j, l) in lane.iter_mut().enumerate() {
-                    *l = wd[(c0 + j) * taps + t] as i16;
-                }
-                *f = _mm256_loadu_si256(lane.as_ptr() as *const __m256i);
+                let lane: [i16; 8] = core::array::from_fn(|j| wd[(c0 + j) * taps + t] as i16);
+                *f = _mm_loadu_si128(lane.as_ptr() as *const __m128i);
             }
-            let mut b = [0i32; 16];
-            for (j, v) in b.iter_mut().enumerate() {
-                *v = bias.i32_at(c0 + j);
-            }
-            let b_lo = _mm256_loadu_si256(b.as_ptr() as *const __m256i);
-            let b_hi = _mm256_loadu_si256(b.as_ptr().add(8) as *const __m256i);
+            let b = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const __m256i);
+            let requant = Requant8::from_table(
+                rq.data.as_ptr().add(8 * c0),
+                false,
+                y_zp,
+                p.act_min,
+                p.act_max,
+            );
             for bi in 0..n {
                 let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
                 for oy in 0..oh {
                     for ox in 0..ow {
-                        let (mut acc_lo, mut acc_hi) = (b_lo, b_hi);
+                        let mut acc = b;
                         for ky in 0..kh {
                             let iy = (oy * sh + ky * dh).wrapping_sub(pt);
                             for kx in 0..kw {
                                 let ix = (ox * sw + kx * dw).wrapping_sub(pl);
                                 let xv = if iy < h && ix < wi {
                                     let at = (iy * wi + ix) * c + c0;
-                                    let src = &image[at..at + 16];
-                                    _mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                    let src = &image[at..at + 8];
+                                    _mm_cvtepi8_epi16(_mm_loadl_epi64(
                                         src.as_ptr() as *const __m128i
                                     ))
                                 } else {
                                     zp
                                 };
-                                let prod = _mm256_mullo_epi16(xv, filt[ky * kw + kx]);
-                                acc_lo = _mm256_add_epi32(
-                                    acc_lo,
-                                    _mm256_cvtepi16_epi32(_mm256_castsi256_si128(prod)),
-                                );
-                                acc_hi = _mm256_add_epi32(
-                                    acc_hi,
-                                    _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(prod)),
-                                );
+                                let prod = _mm_mullo_epi16(xv, filt[ky * kw + kx]);
+                                acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(prod));
                             }
                         }
-                        let mut acc = [0i32; 16];
-                        _mm256_storeu_si256(acc.as_mut_ptr() as *mut __m256i, acc_lo);
-                        _mm256_storeu_si256(acc.as_mut_ptr().add(8) as *mut __m256i, acc_hi);
-                        let out = &mut yd[((bi * oh + oy) * ow + ox) * c + c0..][..16];
-                        for (j, (o, &a)) in out.iter_mut().zip(&acc).enumerate() {
-                            let (m, s) = requant.factors(c0 + j);
-                            let v = requantize_nonneg(a, m, s).saturating_add(y_zp);
-                            *o = v.clamp(lo, hi) as i8;
-                        }
+                        let (lo4, hi4) = narrow8(requant.apply(acc));
+                        let at = ((bi * oh + oy) * ow + ox) * c + c0;
+                        let out = &mut yd[at..at + 8];
+                        core::ptr::write_unaligned(out.as_mut_ptr() as *mut u32, lo4);
+                        core::ptr::write_unaligned(out.as_mut_ptr().add(4) as *mut u32, hi4);
                     }
                 }
             }
         }
-        if blocks * 16 < c {
-            super::eval_channels(p, ins, outs, blocks * 16);
+        if blocks * 8 < c {
+            super::eval_channels(p, ins, outs, blocks * 8);
         }
         true
     }

@@ -265,39 +265,24 @@ impl RowBlock<'_, '_> {
     /// The AVX2 tiles over channels in fours; returns the first channel left for the caller.
     #[cfg(target_arch = "x86_64")]
     fn run_avx2(&self, rows: &[i8], out: &mut [i8]) -> usize {
-        use super::avx2::{dot_1x4, dot_2x4, narrow8, Requant8};
-        use core::arch::x86_64::*;
         let (m, k) = (self.m, self.k);
         let n = rows.len() / k;
         let rq = self.requant;
         assert!(self.bias.data.len() >= 4 * m && rq.table.data.len() >= 8 * m);
-        let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
-        let mut o = 0;
-        while o + 4 <= m {
-            let q: [(i32, i32); 4] = core::array::from_fn(|j| rq.factors(o + j));
-            let mult = core::array::from_fn(|l| q[l % 4].0);
-            let shift = core::array::from_fn(|l| q[l % 4].1);
-            // SAFETY: the path is only selected when the CPU has AVX2 (`KernelPath::is_supported`);
-            // `rows` holds `n` rows of `k` bytes, weight rows `o..o + 4` and bias/table entries
-            // `o..o + 4` exist (`o + 4 <= m`, asserted lengths), `out` holds `n` rows of `m`.
-            unsafe {
-                let requant = Requant8::new(mult, shift, rq.zero_point, rq.min, rq.max);
-                let bias4 = _mm_loadu_si128(self.bias.data.as_ptr().add(4 * o) as *const __m128i);
-                let wo = wp.add(o * k);
-                let sums = if n == 2 {
-                    dot_2x4(a, wo, k)
-                } else {
-                    _mm256_zextsi128_si256(dot_1x4(a, wo, k))
-                };
-                let acc = _mm256_add_epi32(sums, _mm256_set_m128i(bias4, bias4));
-                let (r0, r1) = narrow8(requant.apply(acc));
-                core::ptr::write_unaligned(out.as_mut_ptr().add(o) as *mut u32, r0);
-                if n == 2 {
-                    core::ptr::write_unaligned(out.as_mut_ptr().add(m + o) as *mut u32, r1);
-                }
-            }
-            o += 4;
+        assert!(self.w.len() >= m * k && out.len() >= n * m && (n == 1 || n == 2));
+        // SAFETY: the path is only selected when the CPU has AVX2 (`KernelPath::is_supported`);
+        // the lengths are asserted above.
+        unsafe {
+            super::avx2::rows_times_weights(
+                rows.as_ptr(),
+                n,
+                self.w.as_ptr(),
+                (m, k),
+                self.bias.data.as_ptr(),
+                rq.table.data.as_ptr(),
+                (rq.zero_point, rq.min, rq.max),
+                out.as_mut_ptr(),
+            )
         }
-        o
     }
 }
