@@ -5,21 +5,33 @@
 //! `.mote` file the no_std runtime runs.
 #![deny(missing_docs)]
 
+#[cfg(feature = "onnx")]
 pub mod calibrate;
+#[cfg(feature = "onnx")]
 pub mod float_model;
+#[cfg(feature = "onnx")]
 pub mod graph;
 pub mod host;
+#[cfg(feature = "onnx")]
 pub mod import;
+#[cfg(feature = "onnx")]
 pub mod lower;
 pub mod npz;
+#[cfg(feature = "onnx")]
 pub mod passes;
+#[cfg(feature = "onnx")]
 pub mod plan;
+#[cfg(feature = "onnx")]
 pub mod writer;
 
+#[cfg(feature = "onnx")]
 use anyhow::{Context, Result};
+#[cfg(feature = "onnx")]
 use std::collections::HashMap;
+#[cfg(feature = "onnx")]
 use std::path::Path;
 
+#[cfg(feature = "onnx")]
 /// Quantizer options.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -37,6 +49,7 @@ pub struct Options {
     pub equalize: bool,
 }
 
+#[cfg(feature = "onnx")]
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -50,6 +63,7 @@ impl Default for Options {
     }
 }
 
+#[cfg(feature = "onnx")]
 /// Everything the quantizer produced.
 pub struct Quantized {
     /// The `.mote` file bytes.
@@ -64,6 +78,7 @@ pub struct Quantized {
     pub synthetic_calibration: bool,
 }
 
+#[cfg(feature = "onnx")]
 /// Deterministic synthetic samples (standard normal) for when no calibration data is given.
 pub fn synthetic_samples(inputs: &[(String, Vec<usize>)], n: usize) -> host::Samples {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -91,6 +106,7 @@ pub fn synthetic_samples(inputs: &[(String, Vec<usize>)], n: usize) -> host::Sam
         .collect()
 }
 
+#[cfg(feature = "onnx")]
 /// Quantize an ONNX file.
 pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
     let fm = float_model::FloatModel::load(path, &opts.input_shapes)?;
@@ -120,4 +136,6 @@ pub fn quantize_file(path: &Path, opts: &Options) -> Result<Quantized> {
         synthetic_calibration: synthetic,
     })
 }
+
+#[cfg(feature = "onnx")]
 pub mod eval;

@@ -35,8 +35,16 @@ fn required_paths_run() {
     );
 }
 
+/// Cases per property: `MOTE_TEST_CASES` (the emulated cross runs use fewer), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("MOTE_TEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1500))]
+    #![proptest_config(ProptestConfig::with_cases(cases(1500)))]
 
     #[test]
     fn conv_paths_are_bit_exact(seed in any::<u64>()) {
@@ -85,7 +93,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(20000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(1500) * 13))]
 
     /// The kernels' 32-bit requantization equals the reference one for every valid multiplier.
     #[test]

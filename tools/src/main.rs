@@ -1,13 +1,18 @@
 //! `mote`: quantize ONNX models to int8, inspect, run, evaluate and benchmark them.
 
-use anyhow::{anyhow, bail, Context, Result};
+#[cfg(feature = "quantize")]
+use anyhow::bail;
+use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use mote::{Interpreter, ModelBuffer};
+#[cfg(feature = "quantize")]
 use mote_quantize::calibrate::Method;
 use mote_quantize::host::{model_inputs, model_outputs, read_samples, run_samples};
 use mote_quantize::npz::{write_npz, NamedArray};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+#[cfg(feature = "quantize")]
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -137,6 +142,17 @@ fn parse<'b>(buf: &'b ModelBuffer, path: &Path) -> Result<mote::Model<'b>> {
     })
 }
 
+/// The error of quantizer commands in a build without the ONNX quantizer (cross builds for
+/// Raspberry Pi and phones: tract stays on the host).
+#[cfg(not(feature = "quantize"))]
+fn no_quantizer() -> anyhow::Error {
+    anyhow!(
+        "this build of mote has no ONNX quantizer (built without the `quantize` feature, as for \
+         Arm boards); run `mote quantize` and `mote eval` on a host build and copy the .mote file here"
+    )
+}
+
+#[cfg_attr(not(feature = "quantize"), allow(unused_variables, unreachable_code))]
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Quantize {
@@ -149,33 +165,35 @@ fn run(cli: Cli) -> Result<()> {
             max_samples,
             no_equalize,
         } => {
-            let mut shapes = HashMap::new();
-            for s in &input_shape {
-                let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
-                shapes.insert(n, d);
-            }
-            if !(50.0..100.0).contains(&percentile) {
-                bail!("--percentile must be in [50, 100)");
-            }
-            let opts = mote_quantize::Options {
-                input_shapes: shapes,
-                calib,
-                method: match calibration {
-                    Calibration::Minmax => Method::MinMax,
-                    Calibration::Percentile => Method::Percentile(percentile),
-                    Calibration::Mse => Method::Mse,
-                },
-                max_samples,
-                progress: true,
-                equalize: !no_equalize,
-            };
-            let q = mote_quantize::quantize_file(&model, &opts)?;
-            if q.synthetic_calibration {
-                eprintln!("mote: warning: no --calib data: activation ranges come from random inputs; pass --calib for real accuracy");
-            }
-            std::fs::write(&output, &q.bytes)
-                .with_context(|| format!("cannot write {}", output.display()))?;
-            println!(
+            #[cfg(feature = "quantize")]
+            {
+                let mut shapes = HashMap::new();
+                for s in &input_shape {
+                    let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
+                    shapes.insert(n, d);
+                }
+                if !(50.0..100.0).contains(&percentile) {
+                    bail!("--percentile must be in [50, 100)");
+                }
+                let opts = mote_quantize::Options {
+                    input_shapes: shapes,
+                    calib,
+                    method: match calibration {
+                        Calibration::Minmax => Method::MinMax,
+                        Calibration::Percentile => Method::Percentile(percentile),
+                        Calibration::Mse => Method::Mse,
+                    },
+                    max_samples,
+                    progress: true,
+                    equalize: !no_equalize,
+                };
+                let q = mote_quantize::quantize_file(&model, &opts)?;
+                if q.synthetic_calibration {
+                    eprintln!("mote: warning: no --calib data: activation ranges come from random inputs; pass --calib for real accuracy");
+                }
+                std::fs::write(&output, &q.bytes)
+                    .with_context(|| format!("cannot write {}", output.display()))?;
+                println!(
                 "wrote {}: {} ops, {} weight bytes, arena {} bytes (lower bound {}), model {} bytes",
                 output.display(),
                 q.qgraph.ops.len(),
@@ -184,6 +202,9 @@ fn run(cli: Cli) -> Result<()> {
                 q.plan.lower_bound,
                 q.bytes.len()
             );
+            }
+            #[cfg(not(feature = "quantize"))]
+            return Err(no_quantizer());
         }
         Cmd::Inspect { model, json } => {
             let buf = load(&model)?;
@@ -274,38 +295,43 @@ fn run(cli: Cli) -> Result<()> {
             layer_samples,
             json,
         } => {
-            let buf = load(&model)?;
-            let m = parse(&buf, &model)?;
-            let r = mote_quantize::eval::evaluate(&onnx, &m, &input, per_layer, layer_samples)?;
-            if json {
-                let v = json!({
-                    "samples": r.samples,
-                    "outputs": r.outputs.iter().map(|o| json!({"name": o.name, "top1_agreement": o.top1_agreement, "cosine": o.cosine, "sqnr_db": o.sqnr_db, "float_accuracy": o.float_accuracy, "int8_accuracy": o.int8_accuracy})).collect::<Vec<_>>(),
-                    "layers": r.layers.iter().map(|l| json!({"name": l.name, "op": l.op, "sqnr_db": l.sqnr_db})).collect::<Vec<_>>(),
-                });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("{} samples", r.samples);
-                for o in &r.outputs {
-                    print!(
-                        "output {}: top-1 agreement {:.2}%, cosine {:.5}, SQNR {:.1} dB",
-                        o.name,
-                        100.0 * o.top1_agreement,
-                        o.cosine,
-                        o.sqnr_db
-                    );
-                    if let (Some(f), Some(q)) = (o.float_accuracy, o.int8_accuracy) {
-                        print!(", accuracy float {:.2}% int8 {:.2}%", 100.0 * f, 100.0 * q);
+            #[cfg(feature = "quantize")]
+            {
+                let buf = load(&model)?;
+                let m = parse(&buf, &model)?;
+                let r = mote_quantize::eval::evaluate(&onnx, &m, &input, per_layer, layer_samples)?;
+                if json {
+                    let v = json!({
+                        "samples": r.samples,
+                        "outputs": r.outputs.iter().map(|o| json!({"name": o.name, "top1_agreement": o.top1_agreement, "cosine": o.cosine, "sqnr_db": o.sqnr_db, "float_accuracy": o.float_accuracy, "int8_accuracy": o.int8_accuracy})).collect::<Vec<_>>(),
+                        "layers": r.layers.iter().map(|l| json!({"name": l.name, "op": l.op, "sqnr_db": l.sqnr_db})).collect::<Vec<_>>(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    println!("{} samples", r.samples);
+                    for o in &r.outputs {
+                        print!(
+                            "output {}: top-1 agreement {:.2}%, cosine {:.5}, SQNR {:.1} dB",
+                            o.name,
+                            100.0 * o.top1_agreement,
+                            o.cosine,
+                            o.sqnr_db
+                        );
+                        if let (Some(f), Some(q)) = (o.float_accuracy, o.int8_accuracy) {
+                            print!(", accuracy float {:.2}% int8 {:.2}%", 100.0 * f, 100.0 * q);
+                        }
+                        println!();
                     }
-                    println!();
-                }
-                if !r.layers.is_empty() {
-                    println!("per-layer SQNR (dB), execution order:");
-                    for l in &r.layers {
-                        println!("  {:7.1}  {:<15} {}", l.sqnr_db, l.op, l.name);
+                    if !r.layers.is_empty() {
+                        println!("per-layer SQNR (dB), execution order:");
+                        for l in &r.layers {
+                            println!("  {:7.1}  {:<15} {}", l.sqnr_db, l.op, l.name);
+                        }
                     }
                 }
             }
+            #[cfg(not(feature = "quantize"))]
+            return Err(no_quantizer());
         }
         Cmd::Bench {
             model,

@@ -583,7 +583,7 @@ pub fn check_mul(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
     }];
     match path {
         KernelPath::Reference => mul::eval(&p, &ins, outs),
-        _ => super::mul::eval(&p, &ins, outs),
+        _ => super::mul::eval(path, &p, &ins, outs),
     }
     compare(seed, want, got)
 }

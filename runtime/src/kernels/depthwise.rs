@@ -167,21 +167,42 @@ mod avx2 {
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let mut acc = b;
-                        for ky in 0..kh {
-                            let iy = (oy * sh + ky * dh).wrapping_sub(pt);
-                            for kx in 0..kw {
-                                let ix = (ox * sw + kx * dw).wrapping_sub(pl);
-                                let xv = if iy < h && ix < wi {
-                                    let at = (iy * wi + ix) * c + c0;
-                                    let src = &image[at..at + 8];
-                                    _mm_cvtepi8_epi16(_mm_loadl_epi64(
-                                        src.as_ptr() as *const __m128i
-                                    ))
-                                } else {
-                                    zp
-                                };
-                                let prod = _mm_mullo_epi16(xv, filt[ky * kw + kx]);
-                                acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(prod));
+                        let interior = oy * sh >= pt
+                            && (oy * sh - pt) + (kh - 1) * dh < h
+                            && ox * sw >= pl
+                            && (ox * sw - pl) + (kw - 1) * dw < wi;
+                        if interior {
+                            // the whole window is inside: no per-tap bounds tests
+                            let base = image
+                                .as_ptr()
+                                .add(((oy * sh - pt) * wi + (ox * sw - pl)) * c + c0);
+                            for ky in 0..kh {
+                                let row = base.add(ky * dh * wi * c);
+                                for kx in 0..kw {
+                                    let src = row.add(kx * dw * c);
+                                    let xv =
+                                        _mm_cvtepi8_epi16(_mm_loadl_epi64(src as *const __m128i));
+                                    let prod = _mm_mullo_epi16(xv, filt[ky * kw + kx]);
+                                    acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(prod));
+                                }
+                            }
+                        } else {
+                            for ky in 0..kh {
+                                let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                                for kx in 0..kw {
+                                    let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                                    let xv = if iy < h && ix < wi {
+                                        let at = (iy * wi + ix) * c + c0;
+                                        let src = &image[at..at + 8];
+                                        _mm_cvtepi8_epi16(_mm_loadl_epi64(
+                                            src.as_ptr() as *const __m128i
+                                        ))
+                                    } else {
+                                        zp
+                                    };
+                                    let prod = _mm_mullo_epi16(xv, filt[ky * kw + kx]);
+                                    acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(prod));
+                                }
                             }
                         }
                         let (lo4, hi4) = narrow8(requant.apply(acc));

@@ -226,6 +226,13 @@ impl RowBlock<'_, '_> {
         if self.path == super::KernelPath::Avx2 {
             o = self.run_avx2(rows, out);
         }
+        #[cfg(target_arch = "aarch64")]
+        if matches!(
+            self.path,
+            super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
+        ) {
+            o = self.run_neon(rows, out);
+        }
         // SAFETY (all blocks below): `w` holds `m` rows of `k` bytes and `rows` `n` rows
         // (asserted above); `o + 1 < m` inside the pair loops.
         let rq = self.requant;
@@ -274,6 +281,33 @@ impl RowBlock<'_, '_> {
         // the lengths are asserted above.
         unsafe {
             super::avx2::rows_times_weights(
+                rows.as_ptr(),
+                n,
+                self.w.as_ptr(),
+                (m, k),
+                self.bias.data.as_ptr(),
+                rq.table.data.as_ptr(),
+                (rq.zero_point, rq.min, rq.max),
+                out.as_mut_ptr(),
+            )
+        }
+    }
+}
+
+impl RowBlock<'_, '_> {
+    /// The NEON tiles over channels in fours; returns the first channel left for the caller.
+    #[cfg(target_arch = "aarch64")]
+    fn run_neon(&self, rows: &[i8], out: &mut [i8]) -> usize {
+        let (m, k) = (self.m, self.k);
+        let n = rows.len() / k;
+        let rq = self.requant;
+        assert!(self.bias.data.len() >= 4 * m && rq.table.data.len() >= 8 * m);
+        assert!(self.w.len() >= m * k && out.len() >= n * m && (n == 1 || n == 2));
+        // SAFETY: the path is only selected when the CPU has it (`KernelPath::is_supported`);
+        // the lengths are asserted above.
+        unsafe {
+            super::neon::rows_times_weights(
+                self.path,
                 rows.as_ptr(),
                 n,
                 self.w.as_ptr(),

@@ -14,6 +14,8 @@ pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
 pub mod mul;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod pool;
 pub mod simd32;
 
@@ -24,19 +26,35 @@ pub enum KernelPath {
     Reference,
     /// Arm DSP extension (SXTB16/SMLAD): Cortex-M4, M7, M33/M55 with DSP.
     Dsp,
+    /// AArch64 baseline NEON (SMULL/SADALP).
+    Neon,
+    /// AArch64 NEON with the dot-product extension (SDOT).
+    Dotprod,
+    /// AArch64 NEON with the int8 matrix-multiply extension (SMMLA).
+    I8mm,
     /// x86-64 AVX2 (VPMOVSXBW/VPMADDWD).
     Avx2,
 }
 
 impl KernelPath {
     /// Every path, in order of preference from slowest to fastest.
-    pub const ALL: [KernelPath; 3] = [KernelPath::Reference, KernelPath::Dsp, KernelPath::Avx2];
+    pub const ALL: [KernelPath; 6] = [
+        KernelPath::Reference,
+        KernelPath::Dsp,
+        KernelPath::Neon,
+        KernelPath::Dotprod,
+        KernelPath::I8mm,
+        KernelPath::Avx2,
+    ];
 
     /// Short name (as in `MOTE_ISA` and `mote bench --json`).
     pub fn name(self) -> &'static str {
         match self {
             KernelPath::Reference => "reference",
             KernelPath::Dsp => "dsp",
+            KernelPath::Neon => "neon",
+            KernelPath::Dotprod => "dotprod",
+            KernelPath::I8mm => "i8mm",
             KernelPath::Avx2 => "avx2",
         }
     }
@@ -48,12 +66,16 @@ impl KernelPath {
 
     /// Whether this build and CPU can run the path. DSP is chosen at compile time: the target
     /// either has the extension (`thumbv7em`, `thumbv8m.main` with `+dsp`) or it does not.
-    /// AVX2 is detected at run time with `std`, else taken from the compile-time target features.
+    /// AVX2, SDOT and SMMLA are detected at run time with `std` (on Linux from the auxiliary
+    /// vector's HWCAPs), else taken from the compile-time target features.
     pub fn is_supported(self) -> bool {
         match self {
             KernelPath::Reference => true,
             KernelPath::Dsp => cfg!(mote_dsp),
             KernelPath::Avx2 => avx2_detected(),
+            KernelPath::Neon => cfg!(target_arch = "aarch64"),
+            KernelPath::Dotprod => arm64_detected(KernelPath::Dotprod),
+            KernelPath::I8mm => arm64_detected(KernelPath::I8mm),
         }
     }
 
@@ -77,7 +99,7 @@ impl KernelPath {
                     "MOTE_ISA names a kernel path this build or CPU cannot run",
                 )),
                 None => Err(crate::Error::BadArgument(
-                    "MOTE_ISA must be one of: reference, dsp, avx2",
+                    "MOTE_ISA must be one of: reference, dsp, neon, dotprod, i8mm, avx2",
                 )),
             };
         }
@@ -97,5 +119,28 @@ fn avx2_detected() -> bool {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2_detected() -> bool {
+    false
+}
+
+#[cfg(all(target_arch = "aarch64", feature = "std"))]
+fn arm64_detected(p: KernelPath) -> bool {
+    match p {
+        KernelPath::Dotprod => std::arch::is_aarch64_feature_detected!("dotprod"),
+        KernelPath::I8mm => std::arch::is_aarch64_feature_detected!("i8mm"),
+        _ => false,
+    }
+}
+
+#[cfg(all(target_arch = "aarch64", not(feature = "std")))]
+fn arm64_detected(p: KernelPath) -> bool {
+    match p {
+        KernelPath::Dotprod => cfg!(target_feature = "dotprod"),
+        KernelPath::I8mm => cfg!(target_feature = "i8mm"),
+        _ => false,
+    }
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn arm64_detected(_: KernelPath) -> bool {
     false
 }

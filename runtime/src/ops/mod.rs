@@ -292,7 +292,7 @@ pub(crate) fn eval(
         Mul => {
             let p = mul::MulParams::decode(op.params).map_err(bad)?;
             if path != KernelPath::Reference && kernels::mul::covers(inputs, outputs) {
-                kernels::mul::eval(&p, inputs, outputs)
+                kernels::mul::eval(path, &p, inputs, outputs)
             } else {
                 mul::eval(&p, inputs, outputs)
             }

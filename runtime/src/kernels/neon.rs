@@ -1,0 +1,284 @@
+//! AArch64 NEON building blocks for three kernel paths.
+//!
+//! * `neon` (every AArch64 core): `SMULL`/`SMULL2` products of int8 pairs (|x·w| ≤ 2^14 fits an
+//!   int16 lane) pair-added into int32 lanes by `SADALP`: 16 multiply-adds in four instructions.
+//! * `dotprod` (Armv8.2 `SDOT`, e.g. Cortex-A76): four-way int8 dot products into int32 lanes,
+//!   16 multiply-adds per instruction.
+//! * `i8mm` (Armv8.6 `SMMLA`): a 2×8 by 8×2 int8 matrix product into a 2×2 int32 tile, 32
+//!   multiply-adds per instruction.
+//!
+//! All three compute a 2-row × 4-channel tile of int32 sums (wrapping, like the reference
+//! kernels), and [`RequantNeon`] requantizes four lanes with exactly the reference arithmetic:
+//! `SQSHL` (saturating left shift), `SQRDMULH` (doubling high multiply, rounding half up),
+//! `SRSHL` by a negative amount (rounding right shift, half up), `SQADD` of the zero point.
+//! `SDOT` and `SMMLA` are written with `asm!` (their intrinsics are not stable).
+
+use super::KernelPath;
+use core::arch::aarch64::*;
+
+/// `(row 0, row 1)` sums of rows `a`, `a + k` with weight rows `w + j·k`, j < 4.
+///
+/// # Safety
+/// `a` must address `2k` readable bytes and `w` `4k`.
+#[target_feature(enable = "neon")]
+unsafe fn dot_2x4_neon(a: *const i8, w: *const i8, k: usize) -> (int32x4_t, int32x4_t) {
+    let mut s = [vdupq_n_s32(0); 8];
+    let mut i = 0;
+    while i + 16 <= k {
+        let (x0, x1) = (vld1q_s8(a.add(i)), vld1q_s8(a.add(k + i)));
+        for j in 0..4 {
+            let v = vld1q_s8(w.add(j * k + i));
+            s[j] = vpadalq_s16(s[j], vmull_s8(vget_low_s8(x0), vget_low_s8(v)));
+            s[j] = vpadalq_s16(s[j], vmull_high_s8(x0, v));
+            s[4 + j] = vpadalq_s16(s[4 + j], vmull_s8(vget_low_s8(x1), vget_low_s8(v)));
+            s[4 + j] = vpadalq_s16(s[4 + j], vmull_high_s8(x1, v));
+        }
+        i += 16;
+    }
+    if i + 8 <= k {
+        let (x0, x1) = (vld1_s8(a.add(i)), vld1_s8(a.add(k + i)));
+        for j in 0..4 {
+            let v = vld1_s8(w.add(j * k + i));
+            s[j] = vpadalq_s16(s[j], vmull_s8(x0, v));
+            s[4 + j] = vpadalq_s16(s[4 + j], vmull_s8(x1, v));
+        }
+        i += 8;
+    }
+    finish_rows(s, a, w, i, k)
+}
+
+/// The `SDOT` tile.
+///
+/// # Safety
+/// The CPU must have the dot-product extension; `a` must address `2k` bytes and `w` `4k`.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn dot_2x4_dotprod(a: *const i8, w: *const i8, k: usize) -> (int32x4_t, int32x4_t) {
+    let mut s = [vdupq_n_s32(0); 8];
+    let mut i = 0;
+    while i + 16 <= k {
+        let (x0, x1) = (vld1q_s8(a.add(i)), vld1q_s8(a.add(k + i)));
+        for j in 0..4 {
+            let v = vld1q_s8(w.add(j * k + i));
+            core::arch::asm!(
+                "sdot {s0:v}.4s, {x0:v}.16b, {v:v}.16b",
+                "sdot {s1:v}.4s, {x1:v}.16b, {v:v}.16b",
+                s0 = inout(vreg) s[j], s1 = inout(vreg) s[4 + j],
+                x0 = in(vreg) x0, x1 = in(vreg) x1, v = in(vreg) v,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        i += 16;
+    }
+    finish_rows(s, a, w, i, k)
+}
+
+/// The `SMMLA` tile: rows and weight rows interleaved by 8-byte halves into 2×8 operands.
+///
+/// # Safety
+/// The CPU must have the int8 matrix-multiply extension; `a` must address `2k` bytes and `w` `4k`.
+#[target_feature(enable = "neon,i8mm")]
+unsafe fn dot_2x4_i8mm(a: *const i8, w: *const i8, k: usize) -> (int32x4_t, int32x4_t) {
+    // acc01 = [r0·w0, r0·w1, r1·w0, r1·w1], acc23 likewise for w2, w3
+    let (mut acc01, mut acc23) = (vdupq_n_s32(0), vdupq_n_s32(0));
+    let pair = |p: *const i8, q: *const i8| {
+        let (u, v) = (
+            vreinterpretq_s64_s8(vld1q_s8(p)),
+            vreinterpretq_s64_s8(vld1q_s8(q)),
+        );
+        (
+            vreinterpretq_s8_s64(vzip1q_s64(u, v)),
+            vreinterpretq_s8_s64(vzip2q_s64(u, v)),
+        )
+    };
+    let mut i = 0;
+    while i + 16 <= k {
+        let (a_lo, a_hi) = pair(a.add(i), a.add(k + i));
+        let (b01_lo, b01_hi) = pair(w.add(i), w.add(k + i));
+        let (b23_lo, b23_hi) = pair(w.add(2 * k + i), w.add(3 * k + i));
+        core::arch::asm!(
+            "smmla {c01:v}.4s, {alo:v}.16b, {b01lo:v}.16b",
+            "smmla {c23:v}.4s, {alo:v}.16b, {b23lo:v}.16b",
+            "smmla {c01:v}.4s, {ahi:v}.16b, {b01hi:v}.16b",
+            "smmla {c23:v}.4s, {ahi:v}.16b, {b23hi:v}.16b",
+            c01 = inout(vreg) acc01, c23 = inout(vreg) acc23,
+            alo = in(vreg) a_lo, ahi = in(vreg) a_hi,
+            b01lo = in(vreg) b01_lo, b01hi = in(vreg) b01_hi,
+            b23lo = in(vreg) b23_lo, b23hi = in(vreg) b23_hi,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        i += 16;
+    }
+    let (r0, r1) = (
+        vreinterpretq_s32_s64(vzip1q_s64(
+            vreinterpretq_s64_s32(acc01),
+            vreinterpretq_s64_s32(acc23),
+        )),
+        vreinterpretq_s32_s64(vzip2q_s64(
+            vreinterpretq_s64_s32(acc01),
+            vreinterpretq_s64_s32(acc23),
+        )),
+    );
+    add_tail((r0, r1), a, w, i, k)
+}
+
+/// Reduce the eight per-(row, channel) accumulators to two rows of four sums, plus the tail.
+#[inline(always)]
+unsafe fn finish_rows(
+    s: [int32x4_t; 8],
+    a: *const i8,
+    w: *const i8,
+    from: usize,
+    k: usize,
+) -> (int32x4_t, int32x4_t) {
+    let row = |s: &[int32x4_t]| vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
+    add_tail((row(&s[..4]), row(&s[4..])), a, w, from, k)
+}
+
+/// Add the last `k - from` products of every (row, channel) pair.
+#[inline(always)]
+unsafe fn add_tail(
+    rows: (int32x4_t, int32x4_t),
+    a: *const i8,
+    w: *const i8,
+    from: usize,
+    k: usize,
+) -> (int32x4_t, int32x4_t) {
+    if from == k {
+        return rows;
+    }
+    let mut t = [0i32; 8];
+    for (lane, v) in t.iter_mut().enumerate() {
+        let (r, j) = (lane / 4, lane % 4);
+        for q in from..k {
+            *v = v.wrapping_add(*a.add(r * k + q) as i32 * *w.add(j * k + q) as i32);
+        }
+    }
+    (
+        vaddq_s32(rows.0, vld1q_s32(t.as_ptr())),
+        vaddq_s32(rows.1, vld1q_s32(t.as_ptr().add(4))),
+    )
+}
+
+/// Four lanes of requantization with per-lane (multiplier, shift), bit-exact with
+/// [`crate::quant::requantize`] + saturating zero point + clamp.
+#[derive(Clone, Copy)]
+pub struct RequantNeon {
+    mult: int32x4_t,
+    left: int32x4_t,
+    neg_right: int32x4_t,
+    zp: int32x4_t,
+    lo: int32x4_t,
+    hi: int32x4_t,
+}
+
+impl RequantNeon {
+    /// From four `(multiplier, shift)` entries of a `[channels, 2]` table (8 little-endian int32).
+    ///
+    /// # Safety
+    /// `table` must address 32 readable bytes.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn from_table(table: *const u8, zp: i32, lo: i8, hi: i8) -> RequantNeon {
+        let t = vld2q_s32(table as *const i32); // de-interleave: .0 = multipliers, .1 = shifts
+        let zero = vdupq_n_s32(0);
+        RequantNeon {
+            mult: t.0,
+            left: vmaxq_s32(t.1, zero),
+            neg_right: vminq_s32(t.1, zero),
+            zp: vdupq_n_s32(zp),
+            lo: vdupq_n_s32(lo as i32),
+            hi: vdupq_n_s32(hi as i32),
+        }
+    }
+
+    /// Requantize four accumulators (results in the clamp range).
+    #[target_feature(enable = "neon")]
+    pub unsafe fn apply(&self, acc: int32x4_t) -> int32x4_t {
+        let x = vqshlq_s32(acc, self.left);
+        let p = vqrdmulhq_s32(x, self.mult);
+        let v = vqaddq_s32(vrshlq_s32(p, self.neg_right), self.zp);
+        vminq_s32(vmaxq_s32(v, self.lo), self.hi)
+    }
+}
+
+/// Four in-range int32 lanes to four bytes.
+#[inline(always)]
+unsafe fn narrow4(v: int32x4_t) -> u32 {
+    let b = vqmovn_s16(vcombine_s16(vqmovn_s32(v), vdup_n_s16(0)));
+    vget_lane_u32::<0>(vreinterpret_u32_s8(b))
+}
+
+/// Rows (1 or 2, back to back) against weight rows in fours (see `avx2::rows_times_weights`);
+/// returns how many channels it did. A single row uses the baseline instructions.
+///
+/// # Safety
+/// `path` must be supported by the CPU; `rows` must address `n·k` bytes, `w` `m·k`, `bias`
+/// `4m`, `table` `8m`, `out` `n·m` writable bytes; `n` is 1 or 2.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn rows_times_weights(
+    path: KernelPath,
+    rows: *const i8,
+    n: usize,
+    w: *const i8,
+    (m, k): (usize, usize),
+    bias: *const u8,
+    table: *const u8,
+    (zp, lo, hi): (i32, i8, i8),
+    out: *mut i8,
+) -> usize {
+    // a lone row is paired with itself: the tiles read rows `a` and `a + k`
+    if n == 1 && k > 0 {
+        let mut o = 0;
+        while o + 4 <= m {
+            let sums = one_row(rows, w.add(o * k), k);
+            let requant = RequantNeon::from_table(table.add(8 * o), zp, lo, hi);
+            let acc = vaddq_s32(sums, vld1q_s32(bias.add(4 * o) as *const i32));
+            core::ptr::write_unaligned(out.add(o) as *mut u32, narrow4(requant.apply(acc)));
+            o += 4;
+        }
+        return o;
+    }
+    let mut o = 0;
+    while o + 4 <= m {
+        let wo = w.add(o * k);
+        let (r0, r1) = match path {
+            KernelPath::I8mm => dot_2x4_i8mm(rows, wo, k),
+            KernelPath::Dotprod => dot_2x4_dotprod(rows, wo, k),
+            _ => dot_2x4_neon(rows, wo, k),
+        };
+        let requant = RequantNeon::from_table(table.add(8 * o), zp, lo, hi);
+        let b = vld1q_s32(bias.add(4 * o) as *const i32);
+        let y0 = narrow4(requant.apply(vaddq_s32(r0, b)));
+        let y1 = narrow4(requant.apply(vaddq_s32(r1, b)));
+        core::ptr::write_unaligned(out.add(o) as *mut u32, y0);
+        core::ptr::write_unaligned(out.add(m + o) as *mut u32, y1);
+        o += 4;
+    }
+    o
+}
+
+/// One row against four weight rows, on the baseline instructions.
+#[target_feature(enable = "neon")]
+unsafe fn one_row(a: *const i8, w: *const i8, k: usize) -> int32x4_t {
+    let mut s = [vdupq_n_s32(0); 4];
+    let mut i = 0;
+    while i + 16 <= k {
+        let x = vld1q_s8(a.add(i));
+        for (j, sj) in s.iter_mut().enumerate() {
+            let v = vld1q_s8(w.add(j * k + i));
+            *sj = vpadalq_s16(*sj, vmull_s8(vget_low_s8(x), vget_low_s8(v)));
+            *sj = vpadalq_s16(*sj, vmull_high_s8(x, v));
+        }
+        i += 16;
+    }
+    let mut r = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
+    if i < k {
+        let mut t = [0i32; 4];
+        for (j, v) in t.iter_mut().enumerate() {
+            for q in i..k {
+                *v = v.wrapping_add(*a.add(q) as i32 * *w.add(j * k + q) as i32);
+            }
+        }
+        r = vaddq_s32(r, vld1q_s32(t.as_ptr()));
+    }
+    r
+}
