@@ -30,6 +30,17 @@ pub fn eval(
             return;
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(
+        path,
+        super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
+    ) {
+        // SAFETY: NEON is part of every AArch64 core.
+        let done = unsafe { neon::eval(p, ins, outs) };
+        if done {
+            return;
+        }
+    }
     eval_scalar(p, ins, outs)
 }
 
@@ -216,6 +227,132 @@ mod avx2 {
         }
         if blocks * 8 < c {
             super::eval_channels(p, ins, outs, blocks * 8);
+        }
+        true
+    }
+}
+
+/// NEON: eight channels at a time, one tap after another (`SMLAL`/`SMLAL2` of int16-widened
+/// values into int32 lanes), requantized four lanes at a time; padding taps multiply the zero
+/// point, as the reference kernel's padded reads do.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::*;
+    use crate::kernels::neon::RequantNeon;
+    use core::arch::aarch64::*;
+
+    /// Largest kernel (taps) handled here; larger ones run the scalar kernel.
+    const MAX_TAPS: usize = 64;
+
+    /// Channels `c0..c0 + 8·halves` (1 or 2 halves of eight) of every output pixel.
+    #[target_feature(enable = "neon")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        y: &mut TensorMut<'_>,
+        c0: usize,
+        halves: usize,
+        filt: &mut [[int16x8_t; MAX_TAPS]; 2],
+    ) {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
+        let taps = kh * kw;
+        let (xd, wd) = (x.as_i8(), w.as_i8());
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let y_zp = y.info.zero_point;
+        let [sh, sw] = p.stride.map(|v| v as usize);
+        let [dh, dw] = p.dilation.map(|v| v as usize);
+        let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
+        let zp = vdupq_n_s16(x.info.zero_point as i16);
+        for (half, f) in filt.iter_mut().enumerate().take(halves) {
+            for (t, ft) in f.iter_mut().enumerate().take(taps) {
+                let lane: [i16; 8] =
+                    core::array::from_fn(|j| wd[(c0 + 8 * half + j) * taps + t] as i16);
+                *ft = vld1q_s16(lane.as_ptr());
+            }
+        }
+        let ld_bias = |q: usize| vld1q_s32(bias.data.as_ptr().add(4 * (c0 + 4 * q)) as *const i32);
+        let b = [ld_bias(0), ld_bias(1), ld_bias(2), ld_bias(3)];
+        let table = rq.data.as_ptr().add(8 * c0);
+        let q: [RequantNeon; 4] = core::array::from_fn(|k| {
+            RequantNeon::from_table(
+                table.add(32 * k.min(2 * halves - 1)),
+                y_zp,
+                p.act_min,
+                p.act_max,
+            )
+        });
+        let yd = y.as_i8_mut();
+        for bi in 0..n {
+            let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b;
+                    let interior = oy * sh >= pt
+                        && (oy * sh - pt) + (kh - 1) * dh < h
+                        && ox * sw >= pl
+                        && (ox * sw - pl) + (kw - 1) * dw < wi;
+                    for ky in 0..kh {
+                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                        for kx in 0..kw {
+                            let ix = (ox * sw + kx * dw).wrapping_sub(pl);
+                            let inside = interior || (iy < h && ix < wi);
+                            let src = if inside {
+                                image.as_ptr().add((iy * wi + ix) * c + c0)
+                            } else {
+                                image.as_ptr()
+                            };
+                            let t = ky * kw + kx;
+                            for half in 0..halves {
+                                let xv = if inside {
+                                    vmovl_s8(vld1_s8(src.add(8 * half)))
+                                } else {
+                                    zp
+                                };
+                                let f = filt[half][t];
+                                acc[2 * half] =
+                                    vmlal_s16(acc[2 * half], vget_low_s16(xv), vget_low_s16(f));
+                                acc[2 * half + 1] = vmlal_high_s16(acc[2 * half + 1], xv, f);
+                            }
+                        }
+                    }
+                    let at = ((bi * oh + oy) * ow + ox) * c + c0;
+                    for half in 0..halves {
+                        let v = vcombine_s16(
+                            vqmovn_s32(q[2 * half].apply(acc[2 * half])),
+                            vqmovn_s32(q[2 * half + 1].apply(acc[2 * half + 1])),
+                        );
+                        vst1_s8(yd.as_mut_ptr().add(at + 8 * half), vqmovn_s16(v));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns `false` (nothing written) when the shape is not covered.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let c = x.info.dims[3] as usize;
+        let taps = (w.info.dims[1] * w.info.dims[2]) as usize;
+        if taps > MAX_TAPS || c < 8 || bias.data.len() < 4 * c || rq.data.len() < 8 * c {
+            return false;
+        }
+        let mut filt = [[vdupq_n_s16(0); MAX_TAPS]; 2];
+        let mut c0 = 0;
+        while c0 + 8 <= c {
+            let halves = if c0 + 16 <= c { 2 } else { 1 };
+            block(p, ins, &mut outs[0], c0, halves, &mut filt);
+            c0 += 8 * halves;
+        }
+        if c0 < c {
+            super::eval_channels(p, ins, outs, c0);
         }
         true
     }

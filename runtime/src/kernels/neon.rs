@@ -69,6 +69,24 @@ unsafe fn dot_2x4_dotprod(a: *const i8, w: *const i8, k: usize) -> (int32x4_t, i
         }
         i += 16;
     }
+    if i + 8 <= k {
+        // 64-bit SDOT: two int32 lanes per row, the upper two stay as they are
+        let (x0, x1) = (vld1_s8(a.add(i)), vld1_s8(a.add(k + i)));
+        for j in 0..4 {
+            let v = vld1_s8(w.add(j * k + i));
+            let (mut t0, mut t1) = (vdup_n_s32(0), vdup_n_s32(0));
+            core::arch::asm!(
+                "sdot {t0:v}.2s, {x0:v}.8b, {v:v}.8b",
+                "sdot {t1:v}.2s, {x1:v}.8b, {v:v}.8b",
+                t0 = inout(vreg) t0, t1 = inout(vreg) t1,
+                x0 = in(vreg) x0, x1 = in(vreg) x1, v = in(vreg) v,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+            s[j] = vaddq_s32(s[j], vcombine_s32(t0, vdup_n_s32(0)));
+            s[4 + j] = vaddq_s32(s[4 + j], vcombine_s32(t1, vdup_n_s32(0)));
+        }
+        i += 8;
+    }
     finish_rows(s, a, w, i, k)
 }
 
@@ -107,6 +125,19 @@ unsafe fn dot_2x4_i8mm(a: *const i8, w: *const i8, k: usize) -> (int32x4_t, int3
             options(pure, nomem, nostack, preserves_flags),
         );
         i += 16;
+    }
+    if i + 8 <= k {
+        let a8 = vcombine_s8(vld1_s8(a.add(i)), vld1_s8(a.add(k + i)));
+        let b01 = vcombine_s8(vld1_s8(w.add(i)), vld1_s8(w.add(k + i)));
+        let b23 = vcombine_s8(vld1_s8(w.add(2 * k + i)), vld1_s8(w.add(3 * k + i)));
+        core::arch::asm!(
+            "smmla {c01:v}.4s, {a:v}.16b, {b01:v}.16b",
+            "smmla {c23:v}.4s, {a:v}.16b, {b23:v}.16b",
+            c01 = inout(vreg) acc01, c23 = inout(vreg) acc23,
+            a = in(vreg) a8, b01 = in(vreg) b01, b23 = in(vreg) b23,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        i += 8;
     }
     let (r0, r1) = (
         vreinterpretq_s32_s64(vzip1q_s64(
