@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Latency of mote next to ONNX Runtime fp32 and int8 on the same machine, in the same run,
-single thread. Usage: bench_peers.py MOTE_BIN NAME ONNX MOTE_MODEL CALIB.npz TEST.npz INPUT [NAME ...]
+"""Latency of mote next to ONNX Runtime fp32 and int8 and tract fp32 on the same machine, in the
+same run, single thread. Usage: bench_peers.py MOTE_BIN NAME ONNX MOTE_MODEL CALIB.npz TEST.npz INPUT [NAME ...]
 
 ONNX Runtime int8 is its own static quantizer (QDQ, S8S8, per-channel weights) calibrated on the
 same calibration set; models below opset 13 are upgraded first, which its quantizer needs.
@@ -72,16 +72,19 @@ def main():
         model_shape = json.loads(subprocess.check_output([mote, "inspect", mote_model, "--json"]))["inputs"][0]["shape"]
         x = test[:1].reshape(model_shape).astype(np.float32)
         fp32 = median_ms(session(path), {inp: x})
+        shape_arg = f"{inp}=" + ",".join(str(d) for d in model_shape)
+        tract = json.loads(subprocess.check_output(
+            [mote, "bench-onnx", path, "--input", test_path, "--input-shape", shape_arg, "--json"]))["median_ms"]
         try:
             q = ort_int8(path, inp, np.load(calib_path)[inp], model_shape)
             int8 = f"{median_ms(session(q), {inp: x}):.3f}"
         except Exception as e:  # report, do not hide, a peer failure
             int8 = f"failed: {type(e).__name__}"
-        rows.append((name, mote_json["median_ms"], mote_json["kernels"], fp32, int8, mote_json["arena_bytes"], mote_json["model_bytes"]))
+        rows.append((name, mote_json["median_ms"], mote_json["kernels"], fp32, int8, tract, mote_json["arena_bytes"], mote_json["model_bytes"]))
     print(f"\nLatency, single thread, median ms (onnxruntime {ort.__version__}):")
-    print(f"{'model':<10} {'mote int8':>10} {'kernels':>10} {'ORT fp32':>10} {'ORT int8':>12} {'arena B':>9} {'model B':>9}")
+    print(f"{'model':<10} {'mote int8':>10} {'kernels':>10} {'ORT fp32':>10} {'ORT int8':>12} {'tract fp32':>11} {'mote/ORT fp32':>14} {'arena B':>9} {'model B':>9}")
     for r in rows:
-        print(f"{r[0]:<10} {r[1]:>10.3f} {r[2]:>10} {r[3]:>10.3f} {r[4]:>12} {r[5]:>9} {r[6]:>9}")
+        print(f"{r[0]:<10} {r[1]:>10.3f} {r[2]:>10} {r[3]:>10.3f} {r[4]:>12} {r[5]:>11.3f} {r[1] / r[3]:>14.2f} {r[6]:>9} {r[7]:>9}")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,35 @@ impl FloatModel {
         self.outlet(name).is_some()
     }
 
+    /// Median latency in milliseconds of tract's optimised plan for this model on `inputs`
+    /// (single thread), over `iterations` runs after one warm-up: the float peer of
+    /// `mote bench`.
+    pub fn bench_optimized(&self, inputs: &[Vec<f32>], iterations: usize) -> Result<f64> {
+        let plan = self
+            .typed
+            .clone()
+            .into_optimized()
+            .map_err(|e| anyhow!("tract cannot optimise the model: {e:?}"))?
+            .into_runnable()?;
+        let feed = || -> Result<TVec<TValue>> {
+            let mut tv = TVec::new();
+            for (data, (_, shape)) in inputs.iter().zip(&self.inputs) {
+                tv.push(Tensor::from_shape(shape, data)?.into());
+            }
+            Ok(tv)
+        };
+        plan.run(feed()?).map_err(|e| anyhow!("tract inference failed: {e:?}"))?;
+        let mut times = Vec::with_capacity(iterations.max(1));
+        for _ in 0..iterations.max(1) {
+            let tv = feed()?;
+            let t = std::time::Instant::now();
+            plan.run(tv).map_err(|e| anyhow!("tract inference failed: {e:?}"))?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        Ok(times[times.len() / 2])
+    }
+
     /// A runner that returns the named values (any ONNX value name: inputs, outputs,
     /// intermediates, initializers).
     pub fn runner(&self, names: &[String]) -> Result<FloatRunner> {

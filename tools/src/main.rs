@@ -100,6 +100,23 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the float ONNX model's latency with tract (the float peer of `bench`).
+    BenchOnnx {
+        /// The float ONNX model.
+        onnx: PathBuf,
+        /// Input sample (first sample of each array); zeros if absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Fix a dynamic input shape: NAME=d0,d1,... (repeatable).
+        #[arg(long = "input-shape")]
+        input_shape: Vec<String>,
+        /// Timed iterations.
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure inference latency.
     Bench {
         /// The .mote model.
@@ -328,6 +345,45 @@ fn run(cli: Cli) -> Result<()> {
                             println!("  {:7.1}  {:<15} {}", l.sqnr_db, l.op, l.name);
                         }
                     }
+                }
+            }
+            #[cfg(not(feature = "quantize"))]
+            return Err(no_quantizer());
+        }
+        Cmd::BenchOnnx {
+            onnx,
+            input,
+            input_shape,
+            iterations,
+            json,
+        } => {
+            #[cfg(feature = "quantize")]
+            {
+                let mut shapes = HashMap::new();
+                for s in &input_shape {
+                    let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
+                    shapes.insert(n, d);
+                }
+                let fm = mote_quantize::float_model::FloatModel::load(&onnx, &shapes)?;
+                let sample: Vec<Vec<f32>> = match &input {
+                    Some(p) => read_samples(p, &fm.inputs)?
+                        .0
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| anyhow!("{}: no samples", p.display()))?,
+                    None => fm
+                        .inputs
+                        .iter()
+                        .map(|(_, s)| vec![0.0; s.iter().product()])
+                        .collect(),
+                };
+                let median = fm.bench_optimized(&sample, iterations)?;
+                if json {
+                    let v = json!({"model": onnx.display().to_string(), "median_ms": median,
+                        "iterations": iterations, "engine": "tract", "threads": 1});
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    println!("{}: tract fp32 median {median:.3} ms over {iterations} runs", onnx.display());
                 }
             }
             #[cfg(not(feature = "quantize"))]
