@@ -140,12 +140,14 @@ impl FloatModel {
             }
             Ok(tv)
         };
-        plan.run(feed()?).map_err(|e| anyhow!("tract inference failed: {e:?}"))?;
+        plan.run(feed()?)
+            .map_err(|e| anyhow!("tract inference failed: {e:?}"))?;
         let mut times = Vec::with_capacity(iterations.max(1));
         for _ in 0..iterations.max(1) {
             let tv = feed()?;
             let t = std::time::Instant::now();
-            plan.run(tv).map_err(|e| anyhow!("tract inference failed: {e:?}"))?;
+            plan.run(tv)
+                .map_err(|e| anyhow!("tract inference failed: {e:?}"))?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(|a, b| a.total_cmp(b));

@@ -383,7 +383,10 @@ fn run(cli: Cli) -> Result<()> {
                         "iterations": iterations, "engine": "tract", "threads": 1});
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
-                    println!("{}: tract fp32 median {median:.3} ms over {iterations} runs", onnx.display());
+                    println!(
+                        "{}: tract fp32 median {median:.3} ms over {iterations} runs",
+                        onnx.display()
+                    );
                 }
             }
             #[cfg(not(feature = "quantize"))]
