@@ -169,6 +169,14 @@ fn no_quantizer() -> anyhow::Error {
     )
 }
 
+/// `--input-shape NAME=d0,d1,...` arguments by input name.
+#[cfg(feature = "quantize")]
+fn input_shapes(args: &[String]) -> Result<HashMap<String, Vec<usize>>> {
+    args.iter()
+        .map(|s| mote_quantize::float_model::parse_input_shape(s))
+        .collect()
+}
+
 #[cfg_attr(not(feature = "quantize"), allow(unused_variables, unreachable_code))]
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
@@ -184,11 +192,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             #[cfg(feature = "quantize")]
             {
-                let mut shapes = HashMap::new();
-                for s in &input_shape {
-                    let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
-                    shapes.insert(n, d);
-                }
+                let shapes = input_shapes(&input_shape)?;
                 if !(50.0..100.0).contains(&percentile) {
                     bail!("--percentile must be in [50, 100)");
                 }
@@ -359,11 +363,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             #[cfg(feature = "quantize")]
             {
-                let mut shapes = HashMap::new();
-                for s in &input_shape {
-                    let (n, d) = mote_quantize::float_model::parse_input_shape(s)?;
-                    shapes.insert(n, d);
-                }
+                let shapes = input_shapes(&input_shape)?;
                 let fm = mote_quantize::float_model::FloatModel::load(&onnx, &shapes)?;
                 let sample: Vec<Vec<f32>> = match &input {
                     Some(p) => read_samples(p, &fm.inputs)?

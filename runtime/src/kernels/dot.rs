@@ -221,18 +221,7 @@ impl RowBlock<'_, '_> {
                 && self.w.len() >= m * k
         );
         let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
-        let mut o = 0;
-        #[cfg(target_arch = "x86_64")]
-        if self.path == super::KernelPath::Avx2 {
-            o = self.run_avx2(rows, out);
-        }
-        #[cfg(target_arch = "aarch64")]
-        if matches!(
-            self.path,
-            super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
-        ) {
-            o = self.run_neon(rows, out);
-        }
+        let mut o = self.run_vector_tiles(rows, out);
         // SAFETY (all blocks below): `w` holds `m` rows of `k` bytes and `rows` `n` rows
         // (asserted above); `o + 1 < m` inside the pair loops.
         let rq = self.requant;
@@ -241,7 +230,6 @@ impl RowBlock<'_, '_> {
             let v = crate::quant::requantize_nonneg(acc, mult, shift).saturating_add(zp);
             v.clamp(lo, hi) as i8
         };
-        let _ = self.path;
         while o + 2 <= m {
             let (b0, b1) = (self.bias.i32_at(o), self.bias.i32_at(o + 1));
             let (q0, q1) = (rq.factors(o), rq.factors(o + 1));
@@ -269,54 +257,40 @@ impl RowBlock<'_, '_> {
 }
 
 impl RowBlock<'_, '_> {
-    /// The AVX2 tiles over channels in fours; returns the first channel left for the caller.
-    #[cfg(target_arch = "x86_64")]
-    fn run_avx2(&self, rows: &[i8], out: &mut [i8]) -> usize {
+    /// The 2×4 vector tiles of the path (AVX2 or NEON) over channels in fours; returns the first
+    /// channel left for the scalar-register loops (0 on paths without vector tiles).
+    fn run_vector_tiles(&self, rows: &[i8], out: &mut [i8]) -> usize {
         let (m, k) = (self.m, self.k);
         let n = rows.len() / k;
         let rq = self.requant;
-        assert!(self.bias.data.len() >= 4 * m && rq.table.data.len() >= 8 * m);
-        assert!(self.w.len() >= m * k && out.len() >= n * m && (n == 1 || n == 2));
-        // SAFETY: the path is only selected when the CPU has AVX2 (`KernelPath::is_supported`);
-        // the lengths are asserted above.
-        unsafe {
-            super::avx2::rows_times_weights(
-                rows.as_ptr(),
-                n,
-                self.w.as_ptr(),
-                (m, k),
-                self.bias.data.as_ptr(),
-                rq.table.data.as_ptr(),
-                (rq.zero_point, rq.min, rq.max),
-                out.as_mut_ptr(),
-            )
+        let has_tiles = match self.path {
+            super::KernelPath::Avx2 => cfg!(target_arch = "x86_64"),
+            super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm => {
+                cfg!(target_arch = "aarch64")
+            }
+            _ => false,
+        };
+        if !has_tiles {
+            return 0;
         }
-    }
-}
-
-impl RowBlock<'_, '_> {
-    /// The NEON tiles over channels in fours; returns the first channel left for the caller.
-    #[cfg(target_arch = "aarch64")]
-    fn run_neon(&self, rows: &[i8], out: &mut [i8]) -> usize {
-        let (m, k) = (self.m, self.k);
-        let n = rows.len() / k;
-        let rq = self.requant;
+        // `run` asserted the row, weight and output lengths
         assert!(self.bias.data.len() >= 4 * m && rq.table.data.len() >= 8 * m);
-        assert!(self.w.len() >= m * k && out.len() >= n * m && (n == 1 || n == 2));
-        // SAFETY: the path is only selected when the CPU has it (`KernelPath::is_supported`);
-        // the lengths are asserted above.
-        unsafe {
-            super::neon::rows_times_weights(
-                self.path,
-                rows.as_ptr(),
-                n,
-                self.w.as_ptr(),
-                (m, k),
-                self.bias.data.as_ptr(),
-                rq.table.data.as_ptr(),
-                (rq.zero_point, rq.min, rq.max),
-                out.as_mut_ptr(),
-            )
+        let shape = (m, k);
+        let requant = (rq.zero_point, rq.min, rq.max);
+        let (bias, table) = (self.bias.data.as_ptr(), rq.table.data.as_ptr());
+        let (a, w, y) = (rows.as_ptr(), self.w.as_ptr(), out.as_mut_ptr());
+        // SAFETY: a path is only selected when the CPU has it (`KernelPath::is_supported`);
+        // the lengths are asserted here and in `run`.
+        #[cfg(target_arch = "x86_64")]
+        return unsafe { super::avx2::rows_times_weights(a, n, w, shape, bias, table, requant, y) };
+        #[cfg(target_arch = "aarch64")]
+        return unsafe {
+            super::neon::rows_times_weights(self.path, a, n, w, shape, bias, table, requant, y)
+        };
+        #[allow(unreachable_code)]
+        {
+            let _ = (n, shape, requant, bias, table, a, w, y);
+            0
         }
     }
 }
