@@ -141,6 +141,28 @@ fn compare(seed: u64, reference: &[u8], got: &[u8]) -> Result<(), Mismatch> {
     }
 }
 
+/// Run the reference kernel into `want` and the kernel under test into `got` (pre-filled with a
+/// marker, so bytes it fails to write show up), both as output `yi`, and compare them.
+fn reference_vs_path(
+    seed: u64,
+    yi: TensorInfo,
+    want: &mut [u8],
+    got: &mut [u8],
+    reference: impl FnOnce(&mut [TensorMut<'_>]),
+    under_test: impl FnOnce(&mut [TensorMut<'_>]),
+) -> Result<(), Mismatch> {
+    reference(&mut [TensorMut {
+        info: yi,
+        data: &mut *want,
+    }]);
+    got.fill(0x5A);
+    under_test(&mut [TensorMut {
+        info: yi,
+        data: &mut *got,
+    }]);
+    compare(seed, want, got)
+}
+
 const NO_ROOM: Mismatch = Mismatch {
     seed: 0,
     index: usize::MAX,
@@ -266,27 +288,14 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
             data: rb,
         },
     ];
-    conv::eval(
-        &p,
-        &ins,
-        &mut [TensorMut {
-            info: yi,
-            data: want,
-        }],
-        &mut [],
-    );
-    got.fill(0x5A);
-    run_conv(
-        path,
-        &p,
-        &ins,
-        &mut [TensorMut {
-            info: yi,
-            data: got,
-        }],
-        scratch,
-    );
-    compare(seed, want, got)
+    reference_vs_path(
+        seed,
+        yi,
+        want,
+        got,
+        |outs| conv::eval(&p, &ins, outs, &mut []),
+        |outs| run_conv(path, &p, &ins, outs, scratch),
+    )
 }
 
 fn run_conv(
@@ -360,24 +369,17 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
         },
     ];
     let yi = info(DType::I8, &[rows, m], zy);
-    fully_connected::eval(
-        &p,
-        &ins,
-        &mut [TensorMut {
-            info: yi,
-            data: want,
-        }],
-    );
-    got.fill(0x5A);
-    let outs = &mut [TensorMut {
-        info: yi,
-        data: got,
-    }];
-    match path {
-        KernelPath::Reference => fully_connected::eval(&p, &ins, outs),
-        _ => super::fully_connected::eval(path, &p, &ins, outs),
-    }
-    compare(seed, want, got)
+    reference_vs_path(
+        seed,
+        yi,
+        want,
+        got,
+        |outs| fully_connected::eval(&p, &ins, outs),
+        |outs| match path {
+            KernelPath::Reference => fully_connected::eval(&p, &ins, outs),
+            _ => super::fully_connected::eval(path, &p, &ins, outs),
+        },
+    )
 }
 
 /// Run one random same-shape addition through the reference kernel and through `path`'s
@@ -424,24 +426,17 @@ pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
         },
     ];
     let yi = info(DType::I8, &[1, n], zy);
-    add::eval(
-        &p,
-        &ins,
-        &mut [TensorMut {
-            info: yi,
-            data: want,
-        }],
-    );
-    got.fill(0x5A);
-    let outs = &mut [TensorMut {
-        info: yi,
-        data: got,
-    }];
-    match path {
-        KernelPath::Reference => add::eval(&p, &ins, outs),
-        _ => super::add::eval_same_shape(&p, &ins, outs),
-    }
-    compare(seed, want, got)
+    reference_vs_path(
+        seed,
+        yi,
+        want,
+        got,
+        |outs| add::eval(&p, &ins, outs),
+        |outs| match path {
+            KernelPath::Reference => add::eval(&p, &ins, outs),
+            _ => super::add::eval_same_shape(&p, &ins, outs),
+        },
+    )
 }
 
 /// Run one random pooling (max or average, with or without padding, counted or not, or the
@@ -500,24 +495,17 @@ pub fn check_pool(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     }];
     let yi = info(DType::I8, &[1, oh, ow, c], zy);
     let reference = if max { pool::eval_max } else { pool::eval_avg };
-    reference(
-        &p,
-        &ins,
-        &mut [TensorMut {
-            info: yi,
-            data: want,
-        }],
-    );
-    got.fill(0x5A);
-    let outs = &mut [TensorMut {
-        info: yi,
-        data: got,
-    }];
-    match path {
-        KernelPath::Reference => reference(&p, &ins, outs),
-        _ => super::pool::eval(&p, &ins, outs, max),
-    }
-    compare(seed, want, got)
+    reference_vs_path(
+        seed,
+        yi,
+        want,
+        got,
+        |outs| reference(&p, &ins, outs),
+        |outs| match path {
+            KernelPath::Reference => reference(&p, &ins, outs),
+            _ => super::pool::eval(&p, &ins, outs, max),
+        },
+    )
 }
 
 /// Run one random multiplication (same shape, or a per-channel gate on either side) through the
@@ -568,22 +556,15 @@ pub fn check_mul(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
         },
     ];
     let yi = info(DType::I8, &full, zy);
-    mul::eval(
-        &p,
-        &ins,
-        &mut [TensorMut {
-            info: yi,
-            data: want,
-        }],
-    );
-    got.fill(0x5A);
-    let outs = &mut [TensorMut {
-        info: yi,
-        data: got,
-    }];
-    match path {
-        KernelPath::Reference => mul::eval(&p, &ins, outs),
-        _ => super::mul::eval(path, &p, &ins, outs),
-    }
-    compare(seed, want, got)
+    reference_vs_path(
+        seed,
+        yi,
+        want,
+        got,
+        |outs| mul::eval(&p, &ins, outs),
+        |outs| match path {
+            KernelPath::Reference => mul::eval(&p, &ins, outs),
+            _ => super::mul::eval(path, &p, &ins, outs),
+        },
+    )
 }
