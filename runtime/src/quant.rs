@@ -178,7 +178,22 @@ fn round_half_away_f64(x: f64) -> i64 {
 /// dividing, so that MCUs without a divider stay fast; the quantizer uses the same formula.
 #[inline(always)]
 pub fn quantize_f32(x: f32, inv_scale: f32, zero_point: i32) -> i8 {
-    (round_half_away_f32(x * inv_scale).saturating_add(zero_point)).clamp(-128, 127) as i8
+    // Same value as `round_half_away_f32(x * inv_scale).saturating_add(zero_point)` clamped to
+    // int8 (for any |zero_point| < 2^29), in a branch-free form that vectorises: bounding the
+    // scaled value to ±2^30 first changes no result (beyond it everything saturates anyway)
+    // and lets the truncating conversion skip its saturation checks; NaN maps to 0 as before.
+    const BOUND: f32 = 1073741824.0;
+    let v = x * inv_scale;
+    let v = if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(-BOUND, BOUND)
+    };
+    let r = v + if v >= 0.0 { 0.5 } else { -0.5 };
+    // SAFETY: `r` is finite and within ±2^30 (the 0.5 is absorbed at that magnitude), so the
+    // truncation is in range.
+    let t = unsafe { r.to_int_unchecked::<i32>() };
+    (t.saturating_add(zero_point)).clamp(-128, 127) as i8
 }
 
 /// Dequantize one int8 value.

@@ -237,6 +237,20 @@ pub unsafe fn narrow8(v: __m256i) -> (u32, u32) {
     )
 }
 
+/// Sixteen in-range int32 lanes (`a` then `b`, each −128..=127) as sixteen bytes in order.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub unsafe fn narrow16(a: __m256i, b: __m256i) -> __m128i {
+    // packs works within 128-bit halves: [a0-3, b0-3 | a4-7, b4-7] → reorder the quads
+    let words = _mm256_permute4x64_epi64::<0xD8>(_mm256_packs_epi32(a, b));
+    _mm_packs_epi16(
+        _mm256_castsi256_si128(words),
+        _mm256_extracti128_si256::<1>(words),
+    )
+}
+
 /// Rows (1 or 2, back to back) against weight rows in fours: channels `0..m / 4 · 4` of the
 /// output rows (each `m` bytes, back to back) requantized; returns how many channels it did.
 ///

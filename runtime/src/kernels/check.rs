@@ -196,7 +196,7 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     let kind = rng.int(0, 3);
     let groups = match kind {
         0 => rng.int(1, 4) as usize,
-        1 => rng.int(1, l.channels as i32) as usize, // depthwise
+        1 => rng.int(1, 2 * l.channels as i32) as usize, // depthwise
         _ => 1,
     };
     let cg = if kind == 1 {

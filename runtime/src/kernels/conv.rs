@@ -72,6 +72,10 @@ pub fn eval(
         zero: x.info.zero_point as i8,
     };
     let in_place = reads_in_place(p, &w.info);
+    if super::gemm::eval(path, ins, outs, &geometry, in_place, (p.act_min, p.act_max)) {
+        return;
+    }
+    let y = &mut outs[0];
     let cols = &mut crate::tensor::bytes_as_i8_mut(scratch)[..if in_place { 0 } else { 2 * k }];
     let pixels = oh * ow;
     let yd = y.as_i8_mut();
@@ -94,23 +98,23 @@ pub fn eval(
 }
 
 /// Where output pixels read their input.
-struct Geometry {
-    h: usize,
-    w: usize,
-    c: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    pad: [usize; 2],
-    ow: usize,
-    zero: i8,
+pub(super) struct Geometry {
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) c: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) stride: [usize; 2],
+    pub(super) dilation: [usize; 2],
+    pub(super) pad: [usize; 2],
+    pub(super) ow: usize,
+    pub(super) zero: i8,
 }
 
 impl Geometry {
     /// Gather the receptive field of output pixel `px` as one `kh·kw·c` row (weights' order),
     /// padding with the zero point.
-    fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
+    pub(super) fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
         let (oy, ox) = (px / self.ow, px % self.ow);
         let c = self.c;
         let mut dst = col.chunks_exact_mut(c);

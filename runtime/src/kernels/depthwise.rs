@@ -25,7 +25,7 @@ pub fn eval(
     #[cfg(target_arch = "x86_64")]
     if path == super::KernelPath::Avx2 {
         // SAFETY: the AVX2 path is only selected on CPUs that have it.
-        let done = unsafe { avx2::eval(p, ins, outs) };
+        let done = unsafe { avx2_wide::eval(p, ins, outs) || avx2::eval(p, ins, outs) };
         if done {
             return;
         }
@@ -119,6 +119,169 @@ fn eval_channels(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
                 }
             }
         }
+    }
+}
+
+/// Where the taps of one output pixel read: per tap, the byte offset of its input pixel from the
+/// image start, or `None` for a padding tap. The interior offsets are computed once per op.
+struct TapWindow {
+    h: usize,
+    w: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pad: [usize; 2],
+}
+
+impl TapWindow {
+    fn new(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> TapWindow {
+        TapWindow {
+            h: x.dims[1] as usize,
+            w: x.dims[2] as usize,
+            c: x.dims[3] as usize,
+            kh: w.dims[1] as usize,
+            kw: w.dims[2] as usize,
+            stride: p.stride.map(|v| v as usize),
+            dilation: p.dilation.map(|v| v as usize),
+            pad: [p.pad[0] as usize, p.pad[1] as usize],
+        }
+    }
+
+    /// Fill `offsets[t]` for every tap of output pixel (`oy`, `ox`): the input byte offset, or
+    /// `usize::MAX` for a padding tap.
+    fn fill(&self, oy: usize, ox: usize, offsets: &mut [usize]) {
+        let mut t = 0;
+        for ky in 0..self.kh {
+            let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
+            for kx in 0..self.kw {
+                let ix = (ox * self.stride[1] + kx * self.dilation[1]).wrapping_sub(self.pad[1]);
+                offsets[t] = if iy < self.h && ix < self.w {
+                    (iy * self.w + ix) * self.c
+                } else {
+                    usize::MAX
+                };
+                t += 1;
+            }
+        }
+    }
+}
+
+/// AVX2, sixteen channels at a time and two taps per `VPMADDWD`: each pair of taps' int16
+/// activations and weights are interleaved so one instruction adds both products of eight
+/// channels. Weights (interleaved pairs) and requantization constants of every channel block are
+/// prepared once per op on the stack; per output pixel the tap offsets are computed once and
+/// shared by all channel blocks. A channel count that is not a multiple of 16 ends with a block
+/// overlapping the previous one (same results written twice).
+#[cfg(target_arch = "x86_64")]
+mod avx2_wide {
+    use super::*;
+    use crate::kernels::avx2::Requant8;
+    use core::arch::x86_64::*;
+
+    /// Largest tap count and channel count handled; larger ones take the 8-lane kernel.
+    const MAX_TAPS: usize = 64;
+    const MAX_BLOCKS: usize = 32;
+    /// Bytes of stack for the interleaved weights (channel blocks × tap pairs × 64).
+    const MAX_WEIGHT_VECTORS: usize = 512;
+
+    /// Returns `false` (nothing written) when the shape is not covered.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let taps = (w.info.dims[1] * w.info.dims[2]) as usize;
+        let pairs = taps.div_ceil(2);
+        let blocks = c.div_ceil(16);
+        if c < 16
+            || taps > MAX_TAPS
+            || blocks > MAX_BLOCKS
+            || 2 * blocks * pairs > MAX_WEIGHT_VECTORS
+            || bias.data.len() < 4 * c
+            || rq.data.len() < 8 * c
+        {
+            return false;
+        }
+        let (xd, wd) = (x.as_i8(), w.as_i8());
+        let block_start = |b: usize| (16 * b).min(c - 16);
+        // weights[2·(b·pairs + q) + half]: taps 2q and 2q+1 of channels block_start(b)..+16,
+        // as int16 pairs in VPUNPCK{L,H}WD order (half 0: channels 0-3 and 8-11, 1: 4-7, 12-15)
+        let mut weights = [_mm256_setzero_si256(); MAX_WEIGHT_VECTORS];
+        for b in 0..blocks {
+            let c0 = block_start(b);
+            for q in 0..pairs {
+                let tap = |t: usize| -> __m256i {
+                    let lane: [i16; 16] = core::array::from_fn(|j| {
+                        if t < taps {
+                            wd[(c0 + j) * taps + t] as i16
+                        } else {
+                            0
+                        }
+                    });
+                    _mm256_loadu_si256(lane.as_ptr() as *const __m256i)
+                };
+                let (a, bb) = (tap(2 * q), tap(2 * q + 1));
+                weights[2 * (b * pairs + q)] = _mm256_unpacklo_epi16(a, bb);
+                weights[2 * (b * pairs + q) + 1] = _mm256_unpackhi_epi16(a, bb);
+            }
+        }
+        let y = &mut outs[0];
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let (y_zp, lo, hi) = (y.info.zero_point, p.act_min, p.act_max);
+        let window = TapWindow::new(p, &x.info, &w.info);
+        let zp = _mm256_set1_epi16(x.info.zero_point as i16);
+        let yd = y.as_i8_mut();
+        let mut offsets = [0usize; MAX_TAPS + 1];
+        for bi in 0..n {
+            let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    window.fill(oy, ox, &mut offsets[..taps]);
+                    offsets[taps] = usize::MAX;
+                    let at = ((bi * oh + oy) * ow + ox) * c;
+                    for b in 0..blocks {
+                        let c0 = block_start(b);
+                        let load = |off: usize| -> __m256i {
+                            if off == usize::MAX {
+                                zp
+                            } else {
+                                let src = &image[off + c0..off + c0 + 16];
+                                _mm256_cvtepi8_epi16(
+                                    _mm_loadu_si128(src.as_ptr() as *const __m128i),
+                                )
+                            }
+                        };
+                        let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
+                        let b1 =
+                            _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
+                        let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
+                        let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
+                        let fw = &weights[2 * b * pairs..2 * (b + 1) * pairs];
+                        for q in 0..pairs {
+                            let (xa, xb) = (load(offsets[2 * q]), load(offsets[2 * q + 1]));
+                            let (il, ih) =
+                                (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
+                            acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, fw[2 * q]));
+                            acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, fw[2 * q + 1]));
+                        }
+                        let table = rq.data.as_ptr().add(8 * c0);
+                        let r0 = Requant8::from_table(table, false, y_zp, lo, hi)
+                            .apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
+                        let r1 = Requant8::from_table(table.add(64), false, y_zp, lo, hi)
+                            .apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
+                        let bytes = crate::kernels::avx2::narrow16(r0, r1);
+                        let out = &mut yd[at + c0..at + c0 + 16];
+                        _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
+                    }
+                }
+            }
+        }
+        true
     }
 }
 

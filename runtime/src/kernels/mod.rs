@@ -13,6 +13,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
+mod gemm;
 pub mod mul;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;

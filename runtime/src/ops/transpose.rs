@@ -80,21 +80,38 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
         od[off + i] = outs[0].info.dims[i] as usize;
     }
     let yd = &mut *outs[0].data;
+    match es {
+        1 => permute(yd, x.data, &od, &st, |y, x, o, i| y[o] = x[i]),
+        4 => permute(yd, x.data, &od, &st, |y, x, o, i| {
+            y[4 * o..4 * o + 4].copy_from_slice(&x[4 * i..4 * i + 4])
+        }),
+        _ => permute(yd, x.data, &od, &st, |y, x, o, i| {
+            y[o * es..o * es + es].copy_from_slice(&x[i * es..i * es + es])
+        }),
+    }
+}
+
+/// Visit output elements in order (`od`: output dims, `st`: matching input strides, both
+/// padded to six axes), calling `copy(y, x, output index, input index)`; the innermost axis
+/// walks its stride without recomputing the index.
+#[inline(always)]
+fn permute(
+    y: &mut [u8],
+    x: &[u8],
+    od: &[usize; MAX_RANK],
+    st: &[usize; MAX_RANK],
+    copy: impl Fn(&mut [u8], &[u8], usize, usize),
+) {
     let mut oi = 0usize;
     for i0 in 0..od[0] {
         for i1 in 0..od[1] {
             for i2 in 0..od[2] {
                 for i3 in 0..od[3] {
                     for i4 in 0..od[4] {
-                        for i5 in 0..od[5] {
-                            let ii = i0 * st[0]
-                                + i1 * st[1]
-                                + i2 * st[2]
-                                + i3 * st[3]
-                                + i4 * st[4]
-                                + i5 * st[5];
-                            yd[oi * es..oi * es + es]
-                                .copy_from_slice(&x.data[ii * es..ii * es + es]);
+                        let mut ii = i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3] + i4 * st[4];
+                        for _ in 0..od[5] {
+                            copy(y, x, oi, ii);
+                            ii += st[5];
                             oi += 1;
                         }
                     }

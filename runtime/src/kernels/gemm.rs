@@ -1,0 +1,226 @@
+//! Convolution as a matrix product on the vector paths (AVX2, NEON): four output pixels at a
+//! time against every output channel, eight channels per vector.
+//!
+//! Why a second tiling next to [`super::dot::RowBlock`]: MobileNet-style pointwise layers have
+//! few input channels (8–200), so a tile that sums along `k` spends more on its horizontal
+//! reductions and per-tile requantization than on multiply-adds. Here each vector lane is an
+//! output channel: an activation (or a pair) is broadcast and multiplied by the weights of eight
+//! channels, the sums land in channel order and a requantization serves four pixels × eight
+//! channels. The weights are reordered into that channel-vector order on the stack once per op
+//! (`k × co` int16, bounded by [`MAX_WEIGHTS`]); larger layers keep the row tiles. The sums are
+//! the reference kernel's (raw products, zero point folded into the bias), wrapping the same way.
+
+use super::conv::Geometry;
+use crate::tensor::{TensorMut, TensorRef};
+
+/// Output pixels per tile.
+const TILE: usize = 4;
+/// Longest row (`kh·kw·cin`) handled here.
+const MAX_K: usize = 2048;
+/// Most weight values (`k` rounded up to even × channel blocks × 8) reordered on the stack.
+const MAX_WEIGHTS: usize = 16384;
+
+/// Run the convolution if the path has a channel-vector kernel and the layer fits its stack
+/// buffers; `false` leaves the output untouched for the caller's kernel.
+pub(super) fn eval(
+    path: super::KernelPath,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+    geometry: &Geometry,
+    in_place: bool,
+    clamp: (i8, i8),
+) -> bool {
+    let Some(layer) = Layer::new(ins, outs, geometry, in_place, clamp) else {
+        return false;
+    };
+    let _ = (path, &layer);
+    #[cfg(target_arch = "x86_64")]
+    if path == super::KernelPath::Avx2 {
+        // SAFETY: the AVX2 path is only selected on CPUs that have it; `Layer::new` checked
+        // every length the kernel relies on.
+        unsafe { avx2::eval(&layer, ins, outs) };
+        return true;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(
+        path,
+        super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
+    ) {
+        // SAFETY: NEON is part of every AArch64 core; lengths checked by `Layer::new`.
+        unsafe { neon::eval(&layer, ins, outs) };
+        return true;
+    }
+    false
+}
+
+/// The shape facts both kernels use, checked once.
+struct Layer<'g> {
+    geometry: &'g Geometry,
+    in_place: bool,
+    /// Output channels.
+    co: usize,
+    /// Row length `kh·kw·cin`.
+    k: usize,
+    /// Output pixels per image.
+    pixels: usize,
+    images: usize,
+    zero_point: i32,
+    clamp: (i8, i8),
+}
+
+impl<'g> Layer<'g> {
+    fn new(
+        ins: &[TensorRef<'_>],
+        outs: &[TensorMut<'_>],
+        geometry: &'g Geometry,
+        in_place: bool,
+        clamp: (i8, i8),
+    ) -> Option<Layer<'g>> {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let y = &outs[0];
+        let co = w.info.dims[0] as usize;
+        let k = (w.info.dims[1] * w.info.dims[2] * w.info.dims[3]) as usize;
+        let pixels = (y.info.dims[1] * y.info.dims[2]) as usize;
+        let images = x.info.dims[0] as usize;
+        let fits = co >= 8
+            && k <= MAX_K
+            && (k + 1) / 2 * 2 * co.div_ceil(8) * 8 <= MAX_WEIGHTS
+            && pixels >= TILE
+            && w.data.len() >= co * k
+            && bias.data.len() >= 4 * co
+            && rq.data.len() >= 8 * co
+            && x.data.len() >= images * geometry.h * geometry.w * geometry.c
+            && y.data.len() >= images * pixels * co
+            && (!in_place || geometry.c == k);
+        fits.then_some(Layer {
+            geometry,
+            in_place,
+            co,
+            k,
+            pixels,
+            images,
+            zero_point: y.info.zero_point,
+            clamp,
+        })
+    }
+
+    /// First channel of block `b` (eight channels); the last block overlaps the one before it
+    /// when `co` is not a multiple of 8 (those channels are computed twice, identically).
+    fn block_start(&self, b: usize) -> usize {
+        (8 * b).min(self.co - 8)
+    }
+
+    fn blocks(&self) -> usize {
+        self.co.div_ceil(8)
+    }
+
+    /// The input row of output pixel `px`: in place, or gathered into `buf`.
+    fn row<'a>(&self, image: &'a [i8], px: usize, buf: &'a mut [i8]) -> &'a [i8] {
+        if self.in_place {
+            &image[px * self.k..(px + 1) * self.k]
+        } else {
+            self.geometry.im2col(image, px, &mut buf[..self.k]);
+            &buf[..self.k]
+        }
+    }
+}
+
+/// AVX2: `VPMADDWD` of a broadcast activation pair (int16) with eight channels' weight pairs
+/// adds 16 products into eight int32 lanes; four pixels share each weight vector.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use crate::kernels::avx2::{narrow16, Requant8};
+    use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn eval(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let (k, co) = (l.k, l.co);
+        let pairs = k.div_ceil(2);
+        let wd = w.as_i8();
+        // packed[b·pairs + q]: channels block_start(b)..+8, each (w[2q], w[2q+1]) as int16
+        let mut packed: MaybeUninit<[__m256i; MAX_WEIGHTS / 16]> = MaybeUninit::uninit();
+        let packed = packed.as_mut_ptr() as *mut __m256i;
+        for b in 0..l.blocks() {
+            let c0 = l.block_start(b);
+            for q in 0..pairs {
+                let lane: [i16; 16] = core::array::from_fn(|j| {
+                    let t = 2 * q + j % 2;
+                    if t < k {
+                        wd[(c0 + j / 2) * k + t] as i16
+                    } else {
+                        0
+                    }
+                });
+                packed
+                    .add(b * pairs + q)
+                    .write(_mm256_loadu_si256(lane.as_ptr() as *const __m256i));
+            }
+        }
+        // rows widened to int16, one zero past `k` so the last pair of an odd row is whole
+        let mut wide: MaybeUninit<[[i16; MAX_K + 2]; TILE]> = MaybeUninit::uninit();
+        let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 2];
+        let mut cols = [[0i8; MAX_K]; TILE];
+        let (zp, (lo, hi)) = (l.zero_point, l.clamp);
+        let table = rq.data.as_ptr();
+        let xd = x.as_i8();
+        let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
+        let yd = outs[0].as_i8_mut();
+        for img in 0..l.images {
+            let image = &xd[img * image_len..(img + 1) * image_len];
+            let out = &mut yd[img * l.pixels * co..(img + 1) * l.pixels * co];
+            let mut px = 0;
+            while px < l.pixels {
+                for (r, col) in cols.iter_mut().enumerate() {
+                    // rows past the end repeat the last pixel (computed, not stored)
+                    let row = l.row(image, (px + r).min(l.pixels - 1), col);
+                    let dst = (*wide.add(r)).as_mut_ptr();
+                    widen(row, dst);
+                    dst.add(k).write(0);
+                }
+                let at = |r: usize| (*wide.add(r)).as_ptr() as *const i32;
+                let rows = [at(0), at(1), at(2), at(3)];
+                for b in 0..l.blocks() {
+                    let c0 = l.block_start(b);
+                    let bias8 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
+                    let mut acc = [bias8; TILE];
+                    let wb = packed.add(b * pairs);
+                    for q in 0..pairs {
+                        let wv = *wb.add(q);
+                        for r in 0..TILE {
+                            let xv = _mm256_set1_epi32(rows[r].add(q).read_unaligned());
+                            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(xv, wv));
+                        }
+                    }
+                    let requant = Requant8::from_table(table.add(8 * c0), false, zp, lo, hi);
+                    let v = acc.map(|a| requant.apply(a));
+                    let lanes = [narrow16(v[0], v[1]), narrow16(v[2], v[3])];
+                    for r in 0..TILE.min(l.pixels - px) {
+                        let bytes = _mm_srli_si128::<8>(lanes[r / 2]);
+                        let bytes = if r % 2 == 0 { lanes[r / 2] } else { bytes };
+                        let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
+                        _mm_storel_epi64(dst.as_mut_ptr() as *mut __m128i, bytes);
+                    }
+                }
+                px += TILE;
+            }
+        }
+    }
+
+    /// Sign-extend `row` into `dst` (16 at a time, then one by one).
+    #[target_feature(enable = "avx2")]
+    unsafe fn widen(row: &[i8], dst: *mut i16) {
+        let mut i = 0;
+        while i + 16 <= row.len() {
+            let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(i) as *const __m128i));
+            _mm256_storeu_si256(dst.add(i) as *mut __m256i, v);
+            i += 16;
+        }
+        while i < row.len() {
+            dst.add(i).write(row[i] as i16);
+            i += 1;
+        }
+    }
+}
