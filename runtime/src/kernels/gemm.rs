@@ -84,7 +84,7 @@ impl<'g> Layer<'g> {
         let images = x.info.dims[0] as usize;
         let fits = co >= 8
             && k <= MAX_K
-            && (k + 1) / 2 * 2 * co.div_ceil(8) * 8 <= MAX_WEIGHTS
+            && k.div_ceil(2) * 2 * co.div_ceil(8) * 8 <= MAX_WEIGHTS
             && pixels >= TILE
             && w.data.len() >= co * k
             && bias.data.len() >= 4 * co
