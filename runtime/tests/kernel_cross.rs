@@ -8,7 +8,7 @@
 //! the run unless those paths are supported here and were checked.
 
 use mote::kernels::check::{
-    check_add, check_conv, check_fully_connected, check_mul, check_pool, Mismatch,
+    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool, Mismatch,
 };
 use mote::KernelPath;
 
@@ -33,12 +33,13 @@ fn main() {
             failures += 1;
         }
     }
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 6] = [
         ("conv2d", check_conv),
         ("fully_connected", check_fully_connected),
         ("add", check_add),
         ("mul", check_mul),
         ("pool", check_pool),
+        ("lut", check_lut),
     ];
     let mut work = vec![0u8; 1 << 16];
     for (kernel, check) in checks {

@@ -7,7 +7,9 @@
 //! `required_paths_run` fail if a path that should run here is not supported, so a silently
 //! skipped path cannot pass.
 
-use mote::kernels::check::{check_add, check_conv, check_fully_connected, check_mul, check_pool};
+use mote::kernels::check::{
+    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool,
+};
 use mote::KernelPath;
 use proptest::prelude::*;
 
@@ -69,6 +71,15 @@ proptest! {
         let mut work = vec![0u8; 1 << 13];
         for path in paths() {
             let r = check_mul(seed, path, &mut work);
+            prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
+        }
+    }
+
+    #[test]
+    fn lut_paths_are_bit_exact(seed in any::<u64>()) {
+        let mut work = vec![0u8; 1 << 13];
+        for path in paths() {
+            let r = check_lut(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }
     }

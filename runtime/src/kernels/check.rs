@@ -439,6 +439,34 @@ pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
     )
 }
 
+/// Run one random table lookup (random table and length) through the reference kernel and
+/// through `path`'s kernel, and compare every output byte. `work` needs 8 KiB.
+pub fn check_lut(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let n = rng.int(1, 2000) as usize;
+    let mut cut = Carver(work);
+    let (Some(table), Some(xb), Some(want), Some(got)) =
+        (cut.take(256), cut.take(n), cut.take(n), cut.take(n))
+    else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(&mut rng, table);
+    fill_i8(&mut rng, xb);
+    let table = &*table;
+    let ins = [TensorRef {
+        info: info(DType::I8, &[1, n], 0),
+        data: xb,
+    }];
+    reference_vs_path(
+        seed,
+        info(DType::I8, &[1, n], 0),
+        want,
+        got,
+        |outs| crate::ops::lut::eval(table, &ins, outs),
+        |outs| super::lut::eval(path, table, &ins, outs),
+    )
+}
+
 /// Run one random pooling (max or average, with or without padding, counted or not, or the
 /// rescaling global form) through the reference kernel and through `path`'s kernel, and compare
 /// every output byte. `work` needs 16 KiB.

@@ -116,16 +116,34 @@ impl Geometry {
     /// padding with the zero point.
     pub(super) fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
         let (oy, ox) = (px / self.ow, px % self.ow);
-        let c = self.c;
-        let mut dst = col.chunks_exact_mut(c);
-        for ky in 0..self.kh {
+        let (c, kw) = (self.c, self.kw);
+        let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
+        // taps kx0..kx1 of a row lie inside; with dilation 1 they are one contiguous run
+        let (kx0, kx1) = if self.dilation[1] == 1 {
+            let first = self.pad[1].saturating_sub(ox * self.stride[1]).min(kw);
+            let last = (self.w + self.pad[1]).saturating_sub(ox * self.stride[1]).min(kw);
+            (first, last.max(first))
+        } else {
+            (0, 0)
+        };
+        for (ky, dst) in col.chunks_exact_mut(kw * c).take(self.kh).enumerate() {
             let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
-            for kx in 0..self.kw {
-                let ix = (ox * self.stride[1] + kx * self.dilation[1]).wrapping_sub(self.pad[1]);
-                let d = dst.next().expect("column holds every tap");
-                if iy < self.h && ix < self.w {
-                    let at = (iy * self.w + ix) * c;
-                    copy_small(d, &image[at..at + c]);
+            if iy >= self.h {
+                dst.fill(self.zero);
+                continue;
+            }
+            let row = &image[iy * self.w * c..(iy + 1) * self.w * c];
+            if self.dilation[1] == 1 {
+                dst[..kx0 * c].fill(self.zero);
+                let from = x0.wrapping_add(kx0) * c;
+                copy_small(&mut dst[kx0 * c..kx1 * c], &row[from.min(row.len())..]);
+                dst[kx1 * c..].fill(self.zero);
+                continue;
+            }
+            for (kx, d) in dst.chunks_exact_mut(c).enumerate() {
+                let ix = x0.wrapping_add(kx * self.dilation[1]);
+                if ix < self.w {
+                    copy_small(d, &row[ix * c..ix * c + c]);
                 } else {
                     d.fill(self.zero);
                 }

@@ -36,7 +36,7 @@ pub fn eval(
         super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
     ) {
         // SAFETY: NEON is part of every AArch64 core.
-        let done = unsafe { neon::eval(p, ins, outs) };
+        let done = unsafe { neon_wide::eval(p, ins, outs) || neon::eval(p, ins, outs) };
         if done {
             return;
         }
@@ -123,7 +123,7 @@ fn eval_channels(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
 }
 
 /// Where the taps of one output pixel read: per tap, the byte offset of its input pixel from the
-/// image start, or `None` for a padding tap. The interior offsets are computed once per op.
+/// image start, or `usize::MAX` for a padding tap.
 struct TapWindow {
     h: usize,
     w: usize,
@@ -149,18 +149,28 @@ impl TapWindow {
         }
     }
 
-    /// Fill `offsets[t]` for every tap of output pixel (`oy`, `ox`): the input byte offset, or
-    /// `usize::MAX` for a padding tap.
-    fn fill(&self, oy: usize, ox: usize, offsets: &mut [usize]) {
+    /// Point `sources[t]` at the input pixel tap `t` of output pixel (`oy`, `ox`) reads in
+    /// `image` (one image, `h·w·c` bytes), or at `zero_row` (the zero point, `c` bytes) for a
+    /// padding tap.
+    fn fill(
+        &self,
+        image: &[i8],
+        zero_row: *const i8,
+        (oy, ox): (usize, usize),
+        sources: &mut [*const i8],
+    ) {
         let mut t = 0;
         for ky in 0..self.kh {
             let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
+            let row = image
+                .as_ptr()
+                .wrapping_add(iy.wrapping_mul(self.w * self.c));
             for kx in 0..self.kw {
                 let ix = (ox * self.stride[1] + kx * self.dilation[1]).wrapping_sub(self.pad[1]);
-                offsets[t] = if iy < self.h && ix < self.w {
-                    (iy * self.w + ix) * self.c
+                sources[t] = if iy < self.h && ix < self.w {
+                    row.wrapping_add(ix * self.c)
                 } else {
-                    usize::MAX
+                    zero_row
                 };
                 t += 1;
             }
@@ -234,27 +244,22 @@ mod avx2_wide {
         let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
         let (y_zp, lo, hi) = (y.info.zero_point, p.act_min, p.act_max);
         let window = TapWindow::new(p, &x.info, &w.info);
-        let zp = _mm256_set1_epi16(x.info.zero_point as i16);
         let yd = y.as_i8_mut();
-        let mut offsets = [0usize; MAX_TAPS + 1];
+        let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
+        let mut sources = [zero_row.as_ptr(); MAX_TAPS + 1];
         for bi in 0..n {
             let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
             for oy in 0..oh {
                 for ox in 0..ow {
-                    window.fill(oy, ox, &mut offsets[..taps]);
-                    offsets[taps] = usize::MAX;
+                    window.fill(image, zero_row.as_ptr(), (oy, ox), &mut sources[..taps]);
                     let at = ((bi * oh + oy) * ow + ox) * c;
                     for b in 0..blocks {
                         let c0 = block_start(b);
-                        let load = |off: usize| -> __m256i {
-                            if off == usize::MAX {
-                                zp
-                            } else {
-                                let src = &image[off + c0..off + c0 + 16];
-                                _mm256_cvtepi8_epi16(
-                                    _mm_loadu_si128(src.as_ptr() as *const __m128i),
-                                )
-                            }
+                        // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
+                        let load = |t: usize| -> __m256i {
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                sources.get_unchecked(t).add(c0) as *const __m128i
+                            ))
                         };
                         let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
                         let b1 =
@@ -263,7 +268,7 @@ mod avx2_wide {
                         let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
                         let fw = &weights[2 * b * pairs..2 * (b + 1) * pairs];
                         for q in 0..pairs {
-                            let (xa, xb) = (load(offsets[2 * q]), load(offsets[2 * q + 1]));
+                            let (xa, xb) = (load(2 * q), load(2 * q + 1));
                             let (il, ih) =
                                 (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
                             acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, fw[2 * q]));
@@ -277,6 +282,110 @@ mod avx2_wide {
                         let bytes = crate::kernels::avx2::narrow16(r0, r1);
                         let out = &mut yd[at + c0..at + c0 + 16];
                         _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// NEON, sixteen channels at a time, two taps per int16 accumulation: with weights in
+/// −127..=127 (the int8 weight range of the TFLite spec; a layer holding −128 takes the 8-lane
+/// kernel) two products sum to at most 2·128·127 < 2^15, so `SMULL` + `SMLAL` of two taps stay
+/// exact in int16 before `SADDW` widens them into the int32 sums. Tap offsets per output pixel,
+/// weights and requantization constants per op are prepared as in the AVX2 kernel, and the
+/// requantized int32 lanes narrow with saturation before the zero point is added, which gives
+/// the reference's saturating add and clamp (see [`crate::kernels::neon::Requant16`]).
+#[cfg(target_arch = "aarch64")]
+mod neon_wide {
+    use super::*;
+    use crate::kernels::neon::Requant16;
+    use core::arch::aarch64::*;
+
+    const MAX_TAPS: usize = 64;
+    const MAX_BLOCKS: usize = 32;
+    /// Stack bytes for the reordered weights (channel blocks × taps × 16).
+    const MAX_WEIGHT_BYTES: usize = 16384;
+
+    /// Returns `false` (nothing written) when the shape or the weights are not covered.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let taps = (w.info.dims[1] * w.info.dims[2]) as usize;
+        let pairs = taps.div_ceil(2);
+        let blocks = c.div_ceil(16);
+        let wd = w.as_i8();
+        if c < 16
+            || taps > MAX_TAPS
+            || blocks > MAX_BLOCKS
+            || 16 * blocks * 2 * pairs > MAX_WEIGHT_BYTES
+            || bias.data.len() < 4 * c
+            || rq.data.len() < 8 * c
+            || wd.len() < c * taps
+            || wd.contains(&i8::MIN)
+        {
+            return false;
+        }
+        let block_start = |b: usize| (16 * b).min(c - 16);
+        // weights[(b·2·pairs + t)]: tap t of channels block_start(b)..+16 (t = taps is zero)
+        let mut weights = [vdupq_n_s8(0); MAX_WEIGHT_BYTES / 16];
+        for b in 0..blocks {
+            let c0 = block_start(b);
+            for t in 0..taps {
+                let lane: [i8; 16] = core::array::from_fn(|j| wd[(c0 + j) * taps + t]);
+                weights[b * 2 * pairs + t] = vld1q_s8(lane.as_ptr());
+            }
+        }
+        let y = &mut outs[0];
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let requant: [Requant16; MAX_BLOCKS] = core::array::from_fn(|b| {
+            let c0 = block_start(b.min(blocks - 1));
+            Requant16::from_table(
+                rq.data.as_ptr().add(8 * c0),
+                bias.data.as_ptr().add(4 * c0),
+                y.info.zero_point,
+                p.act_min,
+                p.act_max,
+            )
+        });
+        let window = TapWindow::new(p, &x.info, &w.info);
+        let xd = x.as_i8();
+        let yd = y.as_i8_mut();
+        let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
+        let mut sources = [zero_row.as_ptr(); MAX_TAPS + 1];
+        for bi in 0..n {
+            let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    window.fill(image, zero_row.as_ptr(), (oy, ox), &mut sources[..taps]);
+                    let at = ((bi * oh + oy) * ow + ox) * c;
+                    for (b, rq) in requant.iter().enumerate().take(blocks) {
+                        let c0 = block_start(b);
+                        // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
+                        let load = |t: usize| vld1q_s8(sources.get_unchecked(t).add(c0));
+                        let fw = &weights[b * 2 * pairs..(b + 1) * 2 * pairs];
+                        let mut acc = rq.bias();
+                        for q in 0..pairs {
+                            let (xa, xb) = (load(2 * q), load(2 * q + 1));
+                            let (wa, wb) = (fw[2 * q], fw[2 * q + 1]);
+                            let lo = vmlal_s8(
+                                vmull_s8(vget_low_s8(xa), vget_low_s8(wa)),
+                                vget_low_s8(xb),
+                                vget_low_s8(wb),
+                            );
+                            let hi = vmlal_high_s8(vmull_high_s8(xa, wa), xb, wb);
+                            acc[0] = vaddw_s16(acc[0], vget_low_s16(lo));
+                            acc[1] = vaddw_high_s16(acc[1], lo);
+                            acc[2] = vaddw_s16(acc[2], vget_low_s16(hi));
+                            acc[3] = vaddw_high_s16(acc[3], hi);
+                        }
+                        vst1q_s8(yd[at + c0..at + c0 + 16].as_mut_ptr(), rq.apply(acc));
                     }
                 }
             }

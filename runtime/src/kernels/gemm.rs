@@ -46,9 +46,9 @@ pub(super) fn eval(
         path,
         super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
     ) {
-        // SAFETY: NEON is part of every AArch64 core; lengths checked by `Layer::new`.
-        unsafe { neon::eval(&layer, ins, outs) };
-        return true;
+        // SAFETY: NEON is part of every AArch64 core, the dot-product path is only selected on
+        // CPUs that have it; lengths checked by `Layer::new` and `neon::eval`.
+        return unsafe { neon::eval(path, &layer, ins, outs) };
     }
     false
 }
@@ -176,11 +176,11 @@ mod avx2 {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
                     let row = l.row(image, (px + r).min(l.pixels - 1), col);
-                    let dst = (*wide.add(r)).as_mut_ptr();
+                    let dst = wide.add(r) as *mut i16;
                     widen(row, dst);
                     dst.add(k).write(0);
                 }
-                let at = |r: usize| (*wide.add(r)).as_ptr() as *const i32;
+                let at = |r: usize| wide.add(r) as *const i32;
                 let rows = [at(0), at(1), at(2), at(3)];
                 for b in 0..l.blocks() {
                     let c0 = l.block_start(b);
@@ -222,5 +222,257 @@ mod avx2 {
             dst.add(i).write(row[i] as i16);
             i += 1;
         }
+    }
+}
+
+/// NEON: on the baseline path `SMLAL`/`SMLAL2` by element multiply eight channels' int16
+/// weights by one int16 activation (eight products per instruction); with the dot-product
+/// extension `SDOT` by element multiplies four channels × four `k` of int8 weights by four
+/// activations of one pixel (16 products per instruction). Four pixels share each weight load.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::*;
+    use crate::kernels::neon::RequantNeon;
+    use crate::kernels::KernelPath;
+    use core::arch::aarch64::*;
+    use core::mem::MaybeUninit;
+
+    /// Four pixels' int32 sums for eight channels (two vectors each).
+    type Sums = [[int32x4_t; 2]; TILE];
+
+    /// Returns `false` (nothing written) when the reordered weights do not fit.
+    pub(super) unsafe fn eval(
+        path: KernelPath,
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        if matches!(path, KernelPath::Dotprod | KernelPath::I8mm) {
+            eval_dotprod(l, ins, outs)
+        } else {
+            eval_baseline(l, ins, outs)
+        }
+    }
+
+    /// The shared loop: gather and prepare four rows (`load_row(r, row)`), then per channel
+    /// block `sums(b)`, bias, requantization and stores.
+    #[inline(always)]
+    unsafe fn drive(
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+        mut load_row: impl FnMut(usize, &[i8]),
+        mut sums: impl FnMut(usize) -> Sums,
+    ) {
+        let (x, bias, rq) = (&ins[0], &ins[2], &ins[3]);
+        let co = l.co;
+        let mut cols = [[0i8; MAX_K]; TILE];
+        let (zp, (lo, hi)) = (l.zero_point, l.clamp);
+        let xd = x.as_i8();
+        let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
+        let yd = outs[0].as_i8_mut();
+        for img in 0..l.images {
+            let image = &xd[img * image_len..(img + 1) * image_len];
+            let out = &mut yd[img * l.pixels * co..(img + 1) * l.pixels * co];
+            let mut px = 0;
+            while px < l.pixels {
+                for (r, col) in cols.iter_mut().enumerate() {
+                    // rows past the end repeat the last pixel (computed, not stored)
+                    load_row(r, l.row(image, (px + r).min(l.pixels - 1), col));
+                }
+                for b in 0..l.blocks() {
+                    let c0 = l.block_start(b);
+                    let s = sums(b);
+                    let table = rq.data.as_ptr().add(8 * c0);
+                    let q0 = RequantNeon::from_table(table, zp, lo, hi);
+                    let q1 = RequantNeon::from_table(table.add(32), zp, lo, hi);
+                    let b0 = vld1q_s32(bias.data.as_ptr().add(4 * c0) as *const i32);
+                    let b1 = vld1q_s32(bias.data.as_ptr().add(4 * c0 + 16) as *const i32);
+                    for (r, sr) in s.iter().enumerate().take(TILE.min(l.pixels - px)) {
+                        let v = vcombine_s16(
+                            vqmovn_s32(q0.apply(vaddq_s32(sr[0], b0))),
+                            vqmovn_s32(q1.apply(vaddq_s32(sr[1], b1))),
+                        );
+                        let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
+                        vst1_s8(dst.as_mut_ptr(), vqmovn_s16(v));
+                    }
+                }
+                px += TILE;
+            }
+        }
+    }
+
+    /// Baseline: weights as int16, `[block][k rounded up to 8][8 channels]`.
+    #[target_feature(enable = "neon")]
+    unsafe fn eval_baseline(
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let k = l.k;
+        let kp = k.div_ceil(8) * 8;
+        if kp * l.blocks() > MAX_WEIGHTS / 8 {
+            return false;
+        }
+        let wd = ins[1].as_i8();
+        let mut packed: MaybeUninit<[int16x8_t; MAX_WEIGHTS / 8]> = MaybeUninit::uninit();
+        let packed = packed.as_mut_ptr() as *mut int16x8_t;
+        for b in 0..l.blocks() {
+            let c0 = l.block_start(b);
+            for t in 0..kp {
+                let lane: [i16; 8] = core::array::from_fn(|j| {
+                    if t < k {
+                        wd[(c0 + j) * k + t] as i16
+                    } else {
+                        0
+                    }
+                });
+                packed.add(b * kp + t).write(vld1q_s16(lane.as_ptr()));
+            }
+        }
+        let mut wide: MaybeUninit<[[i16; MAX_K + 8]; TILE]> = MaybeUninit::uninit();
+        let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 8];
+        let load_row = |r: usize, row: &[i8]| {
+            let dst = wide.add(r) as *mut i16;
+            let mut i = 0;
+            while i + 8 <= row.len() {
+                vst1q_s16(dst.add(i), vmovl_s8(vld1_s8(row.as_ptr().add(i))));
+                i += 8;
+            }
+            while i < kp {
+                dst.add(i)
+                    .write(if i < row.len() { row[i] as i16 } else { 0 });
+                i += 1;
+            }
+        };
+        let sums = |b: usize| -> Sums {
+            let mut acc = [[vdupq_n_s32(0); 2]; TILE];
+            let wb = packed.add(b * kp);
+            let rows: [*const i16; TILE] = core::array::from_fn(|r| wide.add(r) as *const i16);
+            let mut g = 0;
+            while g < kp {
+                let xs: [int16x8_t; TILE] = core::array::from_fn(|r| vld1q_s16(rows[r].add(g)));
+                let w = wb.add(g);
+                mla_lane::<0>(&mut acc, *w, &xs);
+                mla_lane::<1>(&mut acc, *w.add(1), &xs);
+                mla_lane::<2>(&mut acc, *w.add(2), &xs);
+                mla_lane::<3>(&mut acc, *w.add(3), &xs);
+                mla_lane::<4>(&mut acc, *w.add(4), &xs);
+                mla_lane::<5>(&mut acc, *w.add(5), &xs);
+                mla_lane::<6>(&mut acc, *w.add(6), &xs);
+                mla_lane::<7>(&mut acc, *w.add(7), &xs);
+                g += 8;
+            }
+            acc
+        };
+        drive(l, ins, outs, load_row, sums);
+        true
+    }
+
+    /// `acc[r] += w · xs[r][L]` for eight channels of int16 weights.
+    #[inline(always)]
+    unsafe fn mla_lane<const L: i32>(acc: &mut Sums, w: int16x8_t, xs: &[int16x8_t; TILE]) {
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            a[0] = vmlal_laneq_s16::<L>(a[0], vget_low_s16(w), x);
+            a[1] = vmlal_high_laneq_s16::<L>(a[1], w, x);
+        }
+    }
+
+    /// `SDOT`: weights as int8, `[block][k/4 rounded up][8 channels][4]`; rows as int8 padded
+    /// with zeros to a multiple of 16.
+    #[target_feature(enable = "neon,dotprod")]
+    unsafe fn eval_dotprod(
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let k = l.k;
+        let groups = k.div_ceil(4);
+        if 32 * groups * l.blocks() > 2 * MAX_WEIGHTS {
+            return false;
+        }
+        let wd = ins[1].as_i8();
+        let mut packed: MaybeUninit<[int8x16_t; MAX_WEIGHTS / 8]> = MaybeUninit::uninit();
+        let packed = packed.as_mut_ptr() as *mut int8x16_t;
+        for b in 0..l.blocks() {
+            let c0 = l.block_start(b);
+            for g in 0..groups {
+                for half in 0..2 {
+                    let lane: [i8; 16] = core::array::from_fn(|j| {
+                        let (ch, t) = (c0 + 4 * half + j / 4, 4 * g + j % 4);
+                        if t < k {
+                            wd[ch * k + t]
+                        } else {
+                            0
+                        }
+                    });
+                    packed
+                        .add(2 * (b * groups + g) + half)
+                        .write(vld1q_s8(lane.as_ptr()));
+                }
+            }
+        }
+        let mut rows8 = [[0i8; MAX_K + 16]; TILE];
+        let padded = k.div_ceil(16) * 16;
+        let rows_ptr = rows8.as_mut_ptr();
+        let load_row = |r: usize, row: &[i8]| {
+            let dst = &mut (&mut *rows_ptr.add(r))[..padded];
+            dst[..row.len()].copy_from_slice(row);
+            dst[row.len()..].fill(0);
+        };
+        let sums = |b: usize| -> Sums {
+            let mut acc = [[vdupq_n_s32(0); 2]; TILE];
+            let wb = packed.add(2 * b * groups);
+            let rows: [*const i8; TILE] = core::array::from_fn(|r| rows_ptr.add(r) as *const i8);
+            let mut g = 0;
+            while g < groups {
+                let xs: [int8x16_t; TILE] = core::array::from_fn(|r| vld1q_s8(rows[r].add(4 * g)));
+                let w = wb.add(2 * g);
+                sdot_lane::<0>(&mut acc, *w, *w.add(1), &xs);
+                if g + 1 < groups {
+                    sdot_lane::<1>(&mut acc, *w.add(2), *w.add(3), &xs);
+                }
+                if g + 2 < groups {
+                    sdot_lane::<2>(&mut acc, *w.add(4), *w.add(5), &xs);
+                }
+                if g + 3 < groups {
+                    sdot_lane::<3>(&mut acc, *w.add(6), *w.add(7), &xs);
+                }
+                g += 4;
+            }
+            acc
+        };
+        drive(l, ins, outs, load_row, sums);
+        true
+    }
+
+    /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`
+    /// each, against the four activations in 32-bit lane `L` of each pixel's vector.
+    #[inline(always)]
+    unsafe fn sdot_lane<const L: i32>(
+        acc: &mut Sums,
+        w0: int8x16_t,
+        w1: int8x16_t,
+        xs: &[int8x16_t; TILE],
+    ) {
+        core::arch::asm!(
+            "sdot {a00:v}.4s, {w0:v}.16b, {x0:v}.4b[{l}]",
+            "sdot {a01:v}.4s, {w1:v}.16b, {x0:v}.4b[{l}]",
+            "sdot {a10:v}.4s, {w0:v}.16b, {x1:v}.4b[{l}]",
+            "sdot {a11:v}.4s, {w1:v}.16b, {x1:v}.4b[{l}]",
+            "sdot {a20:v}.4s, {w0:v}.16b, {x2:v}.4b[{l}]",
+            "sdot {a21:v}.4s, {w1:v}.16b, {x2:v}.4b[{l}]",
+            "sdot {a30:v}.4s, {w0:v}.16b, {x3:v}.4b[{l}]",
+            "sdot {a31:v}.4s, {w1:v}.16b, {x3:v}.4b[{l}]",
+            a00 = inout(vreg) acc[0][0], a01 = inout(vreg) acc[0][1],
+            a10 = inout(vreg) acc[1][0], a11 = inout(vreg) acc[1][1],
+            a20 = inout(vreg) acc[2][0], a21 = inout(vreg) acc[2][1],
+            a30 = inout(vreg) acc[3][0], a31 = inout(vreg) acc[3][1],
+            w0 = in(vreg) w0, w1 = in(vreg) w1,
+            x0 = in(vreg_low16) xs[0], x1 = in(vreg_low16) xs[1],
+            x2 = in(vreg_low16) xs[2], x3 = in(vreg_low16) xs[3],
+            l = const L,
+            options(pure, nomem, nostack, preserves_flags),
+        );
     }
 }

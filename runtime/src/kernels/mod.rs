@@ -14,6 +14,7 @@ pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
 mod gemm;
+pub mod lut;
 pub mod mul;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;

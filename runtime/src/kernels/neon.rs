@@ -231,6 +231,80 @@ impl RequantNeon {
     }
 }
 
+/// Sixteen channels' bias and requantization, applied to four vectors of int32 sums at once.
+///
+/// After `SQSHL`/`SQRDMULH`/`SRSHL` (as [`RequantNeon`]) the lanes narrow with saturation to
+/// int16, take the zero point with a saturating int16 add, narrow with saturation to int8 and
+/// are clamped there. Same bytes as the reference's int32 saturating add and clamp: a lane
+/// that saturates in int16 (|v| ≥ 2^15) or in the add lies beyond the int8 range on the same
+/// side either way, and |zero point| ≤ 128.
+#[derive(Clone, Copy)]
+pub struct Requant16 {
+    bias: [int32x4_t; 4],
+    mult: [int32x4_t; 4],
+    left: [int32x4_t; 4],
+    neg_right: [int32x4_t; 4],
+    any_left: bool,
+    zp: int16x8_t,
+    lo: int8x16_t,
+    hi: int8x16_t,
+}
+
+impl Requant16 {
+    /// Sixteen channels' `(multiplier, shift)` entries (`table`, 128 bytes) and biases (`bias`,
+    /// 64 bytes), output zero point (int8 range) and clamp range.
+    ///
+    /// # Safety
+    /// `table` and `bias` must address 128 and 64 readable bytes.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn from_table(
+        table: *const u8,
+        bias: *const u8,
+        zp: i32,
+        lo: i8,
+        hi: i8,
+    ) -> Requant16 {
+        let zero = vdupq_n_s32(0);
+        let t: [int32x4x2_t; 4] =
+            core::array::from_fn(|q| vld2q_s32((table as *const i32).add(8 * q)));
+        let left = t.map(|v| vmaxq_s32(v.1, zero));
+        Requant16 {
+            bias: core::array::from_fn(|q| vld1q_s32((bias as *const i32).add(4 * q))),
+            mult: t.map(|v| v.0),
+            left,
+            neg_right: t.map(|v| vminq_s32(v.1, zero)),
+            any_left: left.iter().any(|&l| vmaxvq_s32(l) > 0),
+            zp: vdupq_n_s16(zp as i16),
+            lo: vdupq_n_s8(lo),
+            hi: vdupq_n_s8(hi),
+        }
+    }
+
+    /// The bias as starting sums.
+    #[inline(always)]
+    pub fn bias(&self) -> [int32x4_t; 4] {
+        self.bias
+    }
+
+    /// Requantize sixteen sums (bias included) to sixteen int8 outputs.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn apply(&self, acc: [int32x4_t; 4]) -> int8x16_t {
+        let mut v = acc;
+        if self.any_left {
+            for (vi, l) in v.iter_mut().zip(self.left) {
+                *vi = vqshlq_s32(*vi, l);
+            }
+        }
+        for q in 0..4 {
+            v[q] = vrshlq_s32(vqrdmulhq_s32(v[q], self.mult[q]), self.neg_right[q]);
+        }
+        let w0 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(v[0]), v[1]), self.zp);
+        let w1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(v[2]), v[3]), self.zp);
+        let b = vqmovn_high_s16(vqmovn_s16(w0), w1);
+        vminq_s8(vmaxq_s8(b, self.lo), self.hi)
+    }
+}
+
 /// Four in-range int32 lanes to four bytes.
 #[inline(always)]
 unsafe fn narrow4(v: int32x4_t) -> u32 {

@@ -297,7 +297,13 @@ pub(crate) fn eval(
                 mul::eval(&p, inputs, outputs)
             }
         }
-        Lut => lut::eval(op.params, inputs, outputs),
+        Lut => {
+            if path != KernelPath::Reference {
+                kernels::lut::eval(path, op.params, inputs, outputs)
+            } else {
+                lut::eval(op.params, inputs, outputs)
+            }
+        }
         MaxPool | AvgPool => {
             let p = pool::PoolParams::decode(op.params).map_err(bad)?;
             let max = op.opcode == MaxPool;
