@@ -12,7 +12,12 @@ pub fn covers(ins: &[TensorRef<'_>], outs: &[TensorMut<'_>]) -> bool {
 }
 
 /// Same contract and results as [`crate::ops::add::eval`] for operands [`covers`] accepts.
-pub fn eval_same_shape(p: &AddParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+pub fn eval_same_shape(
+    path: super::KernelPath,
+    p: &AddParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+) {
     let (a, b) = (&ins[0], &ins[1]);
     let (a_zp, b_zp) = (a.info.zero_point, b.info.zero_point);
     let y = &mut outs[0];
@@ -26,6 +31,20 @@ pub fn eval_same_shape(p: &AddParams, ins: &[TensorRef<'_>], outs: &mut [TensorM
     let rescale_a = |v: i8| requantize_nonneg((v as i32 - a_zp) << ls, p.a.0, p.a.1);
     let rescale_b = |v: i8| requantize_nonneg((v as i32 - b_zp) << ls, p.b.0, p.b.1);
     let (ad, bd, yd) = (a.as_i8(), b.as_i8(), y.as_i8_mut());
+    #[cfg(target_arch = "aarch64")]
+    if matches!(
+        path,
+        super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
+    ) {
+        // SAFETY: NEON is part of every AArch64 core.
+        let done = unsafe { neon::same_shape(p, (ad, a_zp), (bd, b_zp), y_zp, yd) };
+        let (ad, bd, yd) = (&ad[done..], &bd[done..], &mut yd[done..]);
+        for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
+            *o = finish(rescale_a(va), rescale_b(vb));
+        }
+        return;
+    }
+    let _ = path;
     if yd.len() < 1024 {
         for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
             *o = finish(rescale_a(va), rescale_b(vb));
@@ -42,5 +61,52 @@ pub fn eval_same_shape(p: &AddParams, ins: &[TensorRef<'_>], outs: &mut [TensorM
     }
     for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
         *o = finish(ta[(va as u8) as usize], tb[(vb as u8) as usize]);
+    }
+}
+
+/// NEON: sixteen elements a step; both rescalings and the output requantization are the
+/// `SQSHL`/`SQRDMULH`/`SRSHL` sequence (equal to the scalar 32-bit form), the sum saturates like
+/// the reference's `saturating_add`.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::*;
+    use crate::kernels::neon::{Requant16, Scale4};
+    use core::arch::aarch64::*;
+
+    /// Elements `0..returned` of `y` (a multiple of 16); the caller finishes the rest.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn same_shape(
+        p: &AddParams,
+        (a, za): (&[i8], i32),
+        (b, zb): (&[i8], i32),
+        y_zp: i32,
+        y: &mut [i8],
+    ) -> usize {
+        let n = y.len().min(a.len()).min(b.len());
+        let (sa, sb) = (Scale4::new(p.a), Scale4::new(p.b));
+        let out = Requant16::uniform(p.out, y_zp, (p.act_min, p.act_max));
+        let shift = vdupq_n_s32(p.left_shift as i32);
+        // (v − zero point) << left_shift as four int32 vectors (|v − zp| ≤ 255, shift ≤ 20)
+        let lanes = |v: int8x16_t, zp: int16x8_t| -> [int32x4_t; 4] {
+            let lo = vsubq_s16(vmovl_s8(vget_low_s8(v)), zp);
+            let hi = vsubq_s16(vmovl_high_s8(v), zp);
+            [
+                vshlq_s32(vmovl_s16(vget_low_s16(lo)), shift),
+                vshlq_s32(vmovl_high_s16(lo), shift),
+                vshlq_s32(vmovl_s16(vget_low_s16(hi)), shift),
+                vshlq_s32(vmovl_high_s16(hi), shift),
+            ]
+        };
+        let (vza, vzb) = (vdupq_n_s16(za as i16), vdupq_n_s16(zb as i16));
+        let mut i = 0;
+        while i + 16 <= n {
+            let va = lanes(vld1q_s8(a.as_ptr().add(i)), vza);
+            let vb = lanes(vld1q_s8(b.as_ptr().add(i)), vzb);
+            let sum: [int32x4_t; 4] =
+                core::array::from_fn(|q| vqaddq_s32(sa.apply(va[q]), sb.apply(vb[q])));
+            vst1q_s8(y.as_mut_ptr().add(i), out.apply(sum));
+            i += 16;
+        }
+        i
     }
 }

@@ -434,7 +434,7 @@ pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
         |outs| add::eval(&p, &ins, outs),
         |outs| match path {
             KernelPath::Reference => add::eval(&p, &ins, outs),
-            _ => super::add::eval_same_shape(&p, &ins, outs),
+            _ => super::add::eval_same_shape(path, &p, &ins, outs),
         },
     )
 }

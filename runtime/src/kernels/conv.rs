@@ -121,7 +121,9 @@ impl Geometry {
         // taps kx0..kx1 of a row lie inside; with dilation 1 they are one contiguous run
         let (kx0, kx1) = if self.dilation[1] == 1 {
             let first = self.pad[1].saturating_sub(ox * self.stride[1]).min(kw);
-            let last = (self.w + self.pad[1]).saturating_sub(ox * self.stride[1]).min(kw);
+            let last = (self.w + self.pad[1])
+                .saturating_sub(ox * self.stride[1])
+                .min(kw);
             (first, last.max(first))
         } else {
             (0, 0)

@@ -19,6 +19,8 @@ const TILE: usize = 4;
 const MAX_K: usize = 2048;
 /// Most weight values (`k` rounded up to even × channel blocks × 8) reordered on the stack.
 const MAX_WEIGHTS: usize = 16384;
+/// Most channel blocks (512 output channels).
+const MAX_BLOCKS: usize = 64;
 
 /// Run the convolution if the path has a channel-vector kernel and the layer fits its stack
 /// buffers; `false` leaves the output untouched for the caller's kernel.
@@ -83,6 +85,7 @@ impl<'g> Layer<'g> {
         let pixels = (y.info.dims[1] * y.info.dims[2]) as usize;
         let images = x.info.dims[0] as usize;
         let fits = co >= 8
+            && co.div_ceil(8) <= MAX_BLOCKS
             && k <= MAX_K
             && k.div_ceil(2) * 2 * co.div_ceil(8) * 8 <= MAX_WEIGHTS
             && pixels >= TILE
@@ -114,13 +117,14 @@ impl<'g> Layer<'g> {
         self.co.div_ceil(8)
     }
 
-    /// The input row of output pixel `px`: in place, or gathered into `buf`.
+    /// The input row of output pixel `px` (its first `k` bytes; more may follow): in place,
+    /// running on to the end of the image, or gathered into `buf` (all of `buf`).
     fn row<'a>(&self, image: &'a [i8], px: usize, buf: &'a mut [i8]) -> &'a [i8] {
         if self.in_place {
-            &image[px * self.k..(px + 1) * self.k]
+            &image[px * self.k..]
         } else {
             self.geometry.im2col(image, px, &mut buf[..self.k]);
-            &buf[..self.k]
+            buf
         }
     }
 }
@@ -175,7 +179,7 @@ mod avx2 {
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
-                    let row = l.row(image, (px + r).min(l.pixels - 1), col);
+                    let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
                     let dst = wide.add(r) as *mut i16;
                     widen(row, dst);
                     dst.add(k).write(0);
@@ -232,7 +236,7 @@ mod avx2 {
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use super::*;
-    use crate::kernels::neon::RequantNeon;
+    use crate::kernels::neon::Requant16;
     use crate::kernels::KernelPath;
     use core::arch::aarch64::*;
     use core::mem::MaybeUninit;
@@ -254,8 +258,9 @@ mod neon {
         }
     }
 
-    /// The shared loop: gather and prepare four rows (`load_row(r, row)`), then per channel
-    /// block `sums(b)`, bias, requantization and stores.
+    /// The shared loop: gather and prepare four rows (`load_row(r, row)`, where `row` holds
+    /// the pixel's `k` bytes and possibly more), then per channel block `sums(b)`, bias,
+    /// requantization and stores.
     #[inline(always)]
     unsafe fn drive(
         l: &Layer<'_>,
@@ -266,8 +271,18 @@ mod neon {
     ) {
         let (x, bias, rq) = (&ins[0], &ins[2], &ins[3]);
         let co = l.co;
+        let mut requant: MaybeUninit<[Requant16; MAX_BLOCKS]> = MaybeUninit::uninit();
+        let requant = requant.as_mut_ptr() as *mut Requant16;
+        for b in 0..l.blocks() {
+            let c0 = l.block_start(b);
+            requant.add(b).write(Requant16::repeat8(
+                rq.data.as_ptr().add(8 * c0),
+                bias.data.as_ptr().add(4 * c0),
+                l.zero_point,
+                l.clamp,
+            ));
+        }
         let mut cols = [[0i8; MAX_K]; TILE];
-        let (zp, (lo, hi)) = (l.zero_point, l.clamp);
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
@@ -280,21 +295,29 @@ mod neon {
                     // rows past the end repeat the last pixel (computed, not stored)
                     load_row(r, l.row(image, (px + r).min(l.pixels - 1), col));
                 }
+                let live = TILE.min(l.pixels - px);
                 for b in 0..l.blocks() {
                     let c0 = l.block_start(b);
                     let s = sums(b);
-                    let table = rq.data.as_ptr().add(8 * c0);
-                    let q0 = RequantNeon::from_table(table, zp, lo, hi);
-                    let q1 = RequantNeon::from_table(table.add(32), zp, lo, hi);
-                    let b0 = vld1q_s32(bias.data.as_ptr().add(4 * c0) as *const i32);
-                    let b1 = vld1q_s32(bias.data.as_ptr().add(4 * c0 + 16) as *const i32);
-                    for (r, sr) in s.iter().enumerate().take(TILE.min(l.pixels - px)) {
-                        let v = vcombine_s16(
-                            vqmovn_s32(q0.apply(vaddq_s32(sr[0], b0))),
-                            vqmovn_s32(q1.apply(vaddq_s32(sr[1], b1))),
-                        );
-                        let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
-                        vst1_s8(dst.as_mut_ptr(), vqmovn_s16(v));
+                    let rq = &*requant.add(b);
+                    for pair in 0..TILE / 2 {
+                        let (a, z) = (s[2 * pair], s[2 * pair + 1]);
+                        let [b0, b1, b2, b3] = rq.bias();
+                        let bytes = rq.apply([
+                            vaddq_s32(a[0], b0),
+                            vaddq_s32(a[1], b1),
+                            vaddq_s32(z[0], b2),
+                            vaddq_s32(z[1], b3),
+                        ]);
+                        let r = 2 * pair;
+                        if r < live {
+                            let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
+                            vst1_s8(dst.as_mut_ptr(), vget_low_s8(bytes));
+                        }
+                        if r + 1 < live {
+                            let dst = &mut out[(px + r + 1) * co + c0..(px + r + 1) * co + c0 + 8];
+                            vst1_s8(dst.as_mut_ptr(), vget_high_s8(bytes));
+                        }
                     }
                 }
                 px += TILE;
@@ -333,6 +356,7 @@ mod neon {
         let mut wide: MaybeUninit<[[i16; MAX_K + 8]; TILE]> = MaybeUninit::uninit();
         let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 8];
         let load_row = |r: usize, row: &[i8]| {
+            let row = &row[..k];
             let dst = wide.add(r) as *mut i16;
             let mut i = 0;
             while i + 8 <= row.len() {
@@ -397,33 +421,51 @@ mod neon {
         for b in 0..l.blocks() {
             let c0 = l.block_start(b);
             for g in 0..groups {
-                for half in 0..2 {
-                    let lane: [i8; 16] = core::array::from_fn(|j| {
-                        let (ch, t) = (c0 + 4 * half + j / 4, 4 * g + j % 4);
-                        if t < k {
-                            wd[ch * k + t]
-                        } else {
-                            0
+                // four channels' four weights (one word each) per vector
+                let word = |ch: usize| -> u32 {
+                    let row = &wd[ch * k..(ch + 1) * k];
+                    match row.get(4 * g..4 * g + 4) {
+                        Some(w) => {
+                            u32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8])
                         }
-                    });
+                        None => {
+                            let mut w = [0u8; 4];
+                            for (i, v) in w.iter_mut().enumerate() {
+                                *v = row.get(4 * g + i).map_or(0, |&b| b as u8);
+                            }
+                            u32::from_le_bytes(w)
+                        }
+                    }
+                };
+                for half in 0..2 {
+                    let words: [u32; 4] = core::array::from_fn(|j| word(c0 + 4 * half + j));
                     packed
                         .add(2 * (b * groups + g) + half)
-                        .write(vld1q_s8(lane.as_ptr()));
+                        .write(vreinterpretq_s8_u32(vld1q_u32(words.as_ptr())));
                 }
             }
         }
         let mut rows8 = [[0i8; MAX_K + 16]; TILE];
         let padded = k.div_ceil(16) * 16;
         let rows_ptr = rows8.as_mut_ptr();
+        let mut rows: [*const i8; TILE] = [core::ptr::null(); TILE];
+        let rows_at = rows.as_mut_ptr();
+        // Rows are read in 16-byte steps up to `padded`; bytes past `k` meet zero weights, so
+        // a row with that much readable memory behind it is used where it lies.
         let load_row = |r: usize, row: &[i8]| {
-            let dst = &mut (&mut *rows_ptr.add(r))[..padded];
-            dst[..row.len()].copy_from_slice(row);
-            dst[row.len()..].fill(0);
+            let src = if row.len() >= padded {
+                row.as_ptr()
+            } else {
+                let dst = &mut (&mut *rows_ptr.add(r))[..padded];
+                dst[..k].copy_from_slice(&row[..k]);
+                dst.as_ptr()
+            };
+            rows_at.add(r).write(src);
         };
         let sums = |b: usize| -> Sums {
             let mut acc = [[vdupq_n_s32(0); 2]; TILE];
             let wb = packed.add(2 * b * groups);
-            let rows: [*const i8; TILE] = core::array::from_fn(|r| rows_ptr.add(r) as *const i8);
+            let rows = *(rows_at as *const [*const i8; TILE]);
             let mut g = 0;
             while g < groups {
                 let xs: [int8x16_t; TILE] = core::array::from_fn(|r| vld1q_s8(rows[r].add(4 * g)));

@@ -75,6 +75,15 @@ pub fn eval(
                 unsafe { avx2::per_channel(p, x.as_i8(), zx, gate, zg, y_zp, yd) };
                 return;
             }
+            #[cfg(target_arch = "aarch64")]
+            if matches!(
+                path,
+                super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
+            ) {
+                // SAFETY: NEON is part of every AArch64 core.
+                unsafe { neon::per_channel(p, (x.as_i8(), zx), (gate, zg), y_zp, yd) };
+                return;
+            }
             for (orow, xrow) in yd.chunks_exact_mut(c).zip(x.as_i8().chunks_exact(c)) {
                 for ((o, &vx), &vg) in orow.iter_mut().zip(xrow).zip(gate) {
                     // the product commutes, so operand order does not change the result
@@ -117,6 +126,55 @@ mod avx2 {
                 core::ptr::write_unaligned(orow.as_mut_ptr().add(i + 4) as *mut u32, hi4);
                 i += 8;
             }
+            for j in i..c {
+                let prod = (xrow[j] as i32 - zx) * (gate[j] as i32 - zg);
+                let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);
+                orow[j] = v.clamp(p.act_min as i32, p.act_max as i32) as i8;
+            }
+        }
+    }
+}
+
+/// NEON: sixteen products a step (`SMULL` of int16 offsets; |product| ≤ 255²), requantized
+/// sixteen at once.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::*;
+    use crate::kernels::neon::Requant16;
+    use core::arch::aarch64::*;
+
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn per_channel(
+        p: &MulParams,
+        (x, zx): (&[i8], i32),
+        (gate, zg): (&[i8], i32),
+        y_zp: i32,
+        y: &mut [i8],
+    ) {
+        let c = gate.len();
+        let out = Requant16::uniform(p.out, y_zp, (p.act_min, p.act_max));
+        let (vzx, vzg) = (vdupq_n_s16(zx as i16), vdupq_n_s16(zg as i16));
+        let offsets = |v: int8x16_t, zp: int16x8_t| {
+            (
+                vsubq_s16(vmovl_s8(vget_low_s8(v)), zp),
+                vsubq_s16(vmovl_high_s8(v), zp),
+            )
+        };
+        for (orow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+            let mut i = 0;
+            while i + 16 <= c {
+                let (x0, x1) = offsets(vld1q_s8(xrow.as_ptr().add(i)), vzx);
+                let (g0, g1) = offsets(vld1q_s8(gate.as_ptr().add(i)), vzg);
+                let prod = [
+                    vmull_s16(vget_low_s16(x0), vget_low_s16(g0)),
+                    vmull_high_s16(x0, g0),
+                    vmull_s16(vget_low_s16(x1), vget_low_s16(g1)),
+                    vmull_high_s16(x1, g1),
+                ];
+                vst1q_s8(orow.as_mut_ptr().add(i), out.apply(prod));
+                i += 16;
+            }
+            let (m, s) = p.out;
             for j in i..c {
                 let prod = (xrow[j] as i32 - zx) * (gate[j] as i32 - zg);
                 let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);

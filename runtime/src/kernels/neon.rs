@@ -264,12 +264,26 @@ impl Requant16 {
         lo: i8,
         hi: i8,
     ) -> Requant16 {
+        let t = [table, table.add(32), table.add(64), table.add(96)];
+        let b = [bias, bias.add(16), bias.add(32), bias.add(48)];
+        Requant16::from_table_parts(t, b, zp, lo, hi)
+    }
+
+    /// Lanes `4q..4q + 4` from `table[q]` (32 bytes) and `bias[q]` (16 bytes); vectors 2 and 3
+    /// repeat 0 and 1 when only two parts are given.
+    #[target_feature(enable = "neon")]
+    unsafe fn from_table_parts<const N: usize>(
+        table: [*const u8; N],
+        bias: [*const u8; N],
+        zp: i32,
+        lo: i8,
+        hi: i8,
+    ) -> Requant16 {
         let zero = vdupq_n_s32(0);
-        let t: [int32x4x2_t; 4] =
-            core::array::from_fn(|q| vld2q_s32((table as *const i32).add(8 * q)));
+        let t: [int32x4x2_t; 4] = core::array::from_fn(|q| vld2q_s32(table[q % N] as *const i32));
         let left = t.map(|v| vmaxq_s32(v.1, zero));
         Requant16 {
-            bias: core::array::from_fn(|q| vld1q_s32((bias as *const i32).add(4 * q))),
+            bias: core::array::from_fn(|q| vld1q_s32(bias[q % N] as *const i32)),
             mult: t.map(|v| v.0),
             left,
             neg_right: t.map(|v| vminq_s32(v.1, zero)),
@@ -278,6 +292,41 @@ impl Requant16 {
             lo: vdupq_n_s8(lo),
             hi: vdupq_n_s8(hi),
         }
+    }
+
+    /// The same `(multiplier ≥ 0, shift)` for all sixteen lanes, no bias.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn uniform((m, s): (i32, i32), zp: i32, (lo, hi): (i8, i8)) -> Requant16 {
+        let zero = vdupq_n_s32(0);
+        let left = vdupq_n_s32(s.max(0));
+        Requant16 {
+            bias: [zero; 4],
+            mult: [vdupq_n_s32(m); 4],
+            left: [left; 4],
+            neg_right: [vdupq_n_s32(s.min(0)); 4],
+            any_left: s > 0,
+            zp: vdupq_n_s16(zp as i16),
+            lo: vdupq_n_s8(lo),
+            hi: vdupq_n_s8(hi),
+        }
+    }
+
+    /// Eight channels' entries (`table`, 64 bytes; `bias`, 32 bytes) for two pixels: lanes
+    /// 0–7 and 8–15 are the same channels.
+    ///
+    /// # Safety
+    /// `table` and `bias` must address 64 and 32 readable bytes.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn repeat8(
+        table: *const u8,
+        bias: *const u8,
+        zp: i32,
+        (lo, hi): (i8, i8),
+    ) -> Requant16 {
+        let mut r =
+            Requant16::from_table_parts([table, table.add(32)], [bias, bias.add(16)], zp, lo, hi);
+        r.bias = [r.bias[0], r.bias[1], r.bias[0], r.bias[1]];
+        r
     }
 
     /// The bias as starting sums.
@@ -302,6 +351,36 @@ impl Requant16 {
         let w1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(v[2]), v[3]), self.zp);
         let b = vqmovn_high_s16(vqmovn_s16(w0), w1);
         vminq_s8(vmaxq_s8(b, self.lo), self.hi)
+    }
+}
+
+/// One `(multiplier ≥ 0, shift)` for every lane: [`crate::quant::requantize_nonneg`] of four
+/// int32 lanes without zero point or clamp (the rescaling steps of Add).
+#[derive(Clone, Copy)]
+pub struct Scale4 {
+    mult: int32x4_t,
+    left: int32x4_t,
+    neg_right: int32x4_t,
+}
+
+impl Scale4 {
+    /// Lanes all scaled by `(m, s)`.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn new((m, s): (i32, i32)) -> Scale4 {
+        Scale4 {
+            mult: vdupq_n_s32(m),
+            left: vdupq_n_s32(s.max(0)),
+            neg_right: vdupq_n_s32(s.min(0)),
+        }
+    }
+
+    /// Rescale four lanes.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn apply(&self, x: int32x4_t) -> int32x4_t {
+        vrshlq_s32(
+            vqrdmulhq_s32(vqshlq_s32(x, self.left), self.mult),
+            self.neg_right,
+        )
     }
 }
 

@@ -284,7 +284,7 @@ pub(crate) fn eval(
         Add => {
             let p = add::AddParams::decode(op.params).map_err(bad)?;
             if path != KernelPath::Reference && kernels::add::covers(inputs, outputs) {
-                kernels::add::eval_same_shape(&p, inputs, outputs)
+                kernels::add::eval_same_shape(path, &p, inputs, outputs)
             } else {
                 add::eval(&p, inputs, outputs)
             }
