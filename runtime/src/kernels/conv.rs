@@ -128,18 +128,43 @@ impl Geometry {
         } else {
             (0, 0)
         };
+        let zero = self.zero;
+        let run = kw * c;
+        let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
+        let last_y = y0.wrapping_add((self.kh - 1) * self.dilation[0]);
+        if kx0 == 0 && kx1 == kw && y0 < self.h && last_y < self.h && col.len() >= self.kh * run {
+            // interior pixel: each kernel row is one contiguous run of the input row
+            let first = (y0 * self.w + x0) * c;
+            let step = self.dilation[0] * self.w * c;
+            let end = first + (self.kh - 1) * step + run;
+            assert!(end <= image.len());
+            for ky in 0..self.kh {
+                // SAFETY: rows `first + ky·step .. + run` lie below `end` (asserted) and the
+                // destination run inside `col` (checked above)
+                unsafe {
+                    copy_run(
+                        col.as_mut_ptr().add(ky * run),
+                        image.as_ptr().add(first + ky * step),
+                        run,
+                    )
+                };
+            }
+            return;
+        }
         for (ky, dst) in col.chunks_exact_mut(kw * c).take(self.kh).enumerate() {
             let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
             if iy >= self.h {
-                dst.fill(self.zero);
+                fill_small(dst, zero);
                 continue;
             }
             let row = &image[iy * self.w * c..(iy + 1) * self.w * c];
             if self.dilation[1] == 1 {
-                dst[..kx0 * c].fill(self.zero);
+                let (pad_left, rest) = dst.split_at_mut(kx0 * c);
+                let (inside, pad_right) = rest.split_at_mut((kx1 - kx0) * c);
+                fill_small(pad_left, zero);
                 let from = x0.wrapping_add(kx0) * c;
-                copy_small(&mut dst[kx0 * c..kx1 * c], &row[from.min(row.len())..]);
-                dst[kx1 * c..].fill(self.zero);
+                copy_small(inside, row.get(from..).unwrap_or(&[]));
+                fill_small(pad_right, zero);
                 continue;
             }
             for (kx, d) in dst.chunks_exact_mut(c).enumerate() {
@@ -147,10 +172,42 @@ impl Geometry {
                 if ix < self.w {
                     copy_small(d, &row[ix * c..ix * c + c]);
                 } else {
-                    d.fill(self.zero);
+                    fill_small(d, zero);
                 }
             }
         }
+    }
+}
+
+/// Copy `n` bytes in 8-, 4-, 2- and 1-byte steps (a short run: no call, no vector set-up).
+///
+/// # Safety
+/// `dst` and `src` must address `n` bytes each, not overlapping.
+#[inline(always)]
+unsafe fn copy_run(dst: *mut i8, src: *const i8, n: usize) {
+    let mut i = 0;
+    while i + 8 <= n {
+        (dst.add(i) as *mut u64).write_unaligned((src.add(i) as *const u64).read_unaligned());
+        i += 8;
+    }
+    if i + 4 <= n {
+        (dst.add(i) as *mut u32).write_unaligned((src.add(i) as *const u32).read_unaligned());
+        i += 4;
+    }
+    if i + 2 <= n {
+        (dst.add(i) as *mut u16).write_unaligned((src.add(i) as *const u16).read_unaligned());
+        i += 2;
+    }
+    if i < n {
+        *dst.add(i) = *src.add(i);
+    }
+}
+
+/// Fill a few bytes (usually none or one pixel's channels) without a `memset` call.
+#[inline(always)]
+fn fill_small(dst: &mut [i8], v: i8) {
+    for d in dst {
+        *d = v;
     }
 }
 
@@ -167,8 +224,13 @@ fn copy_small(dst: &mut [i8], src: &[i8]) {
         }
         i += 4;
     }
-    while i < n {
+    // at most three bytes left: explicit steps, which the compiler cannot turn into a call
+    if i + 2 <= n {
         dst[i] = src[i];
-        i += 1;
+        dst[i + 1] = src[i + 1];
+        i += 2;
+    }
+    if i < n {
+        dst[i] = src[i];
     }
 }

@@ -79,40 +79,64 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
         st[off + i] = in_strides[p.perm[i] as usize];
         od[off + i] = outs[0].info.dims[i] as usize;
     }
+    // output strides (elements) of the padded axes
+    let mut ost = [0usize; MAX_RANK];
+    let mut acc = 1usize;
+    for i in (0..MAX_RANK).rev() {
+        ost[i] = acc;
+        acc *= od[i];
+    }
     let yd = &mut *outs[0].data;
     match es {
-        1 => permute(yd, x.data, &od, &st, |y, x, o, i| y[o] = x[i]),
-        4 => permute(yd, x.data, &od, &st, |y, x, o, i| {
+        1 => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| y[o] = x[i]),
+        4 => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| {
             y[4 * o..4 * o + 4].copy_from_slice(&x[4 * i..4 * i + 4])
         }),
-        _ => permute(yd, x.data, &od, &st, |y, x, o, i| {
+        _ => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| {
             y[o * es..o * es + es].copy_from_slice(&x[i * es..i * es + es])
         }),
     }
 }
 
-/// Visit output elements in order (`od`: output dims, `st`: matching input strides, both
-/// padded to six axes), calling `copy(y, x, output index, input index)`; the innermost axis
-/// walks its stride without recomputing the index.
+/// Visit every element (`od`: output dims, `st`: matching input strides, `ost`: output
+/// strides, all padded to six axes), calling `copy(y, x, output index, input index)`. The
+/// longest axis is walked innermost, so that short axes (such as three colour channels) do not
+/// pay a loop set-up per element.
 #[inline(always)]
 fn permute(
     y: &mut [u8],
     x: &[u8],
     od: &[usize; MAX_RANK],
     st: &[usize; MAX_RANK],
+    ost: &[usize; MAX_RANK],
     copy: impl Fn(&mut [u8], &[u8], usize, usize),
 ) {
-    let mut oi = 0usize;
-    for i0 in 0..od[0] {
-        for i1 in 0..od[1] {
-            for i2 in 0..od[2] {
-                for i3 in 0..od[3] {
-                    for i4 in 0..od[4] {
-                        let mut ii = i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3] + i4 * st[4];
-                        for _ in 0..od[5] {
+    let inner = (0..MAX_RANK).rev().max_by_key(|&a| od[a]).unwrap_or(MAX_RANK - 1);
+    // the other five axes in order, then the inner one
+    let mut order = [0usize; MAX_RANK];
+    let mut n = 0;
+    for a in (0..MAX_RANK).filter(|&a| a != inner) {
+        order[n] = a;
+        n += 1;
+    }
+    order[MAX_RANK - 1] = inner;
+    let d = order.map(|a| od[a]);
+    let (si, so) = (order.map(|a| st[a]), order.map(|a| ost[a]));
+    for i0 in 0..d[0] {
+        for i1 in 0..d[1] {
+            for i2 in 0..d[2] {
+                for i3 in 0..d[3] {
+                    for i4 in 0..d[4] {
+                        let idx = [i0, i1, i2, i3, i4];
+                        let (mut ii, mut oi) = (0, 0);
+                        for a in 0..5 {
+                            ii += idx[a] * si[a];
+                            oi += idx[a] * so[a];
+                        }
+                        for _ in 0..d[5] {
                             copy(y, x, oi, ii);
-                            ii += st[5];
-                            oi += 1;
+                            ii += si[5];
+                            oi += so[5];
                         }
                     }
                 }
