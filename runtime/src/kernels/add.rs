@@ -44,6 +44,16 @@ pub fn eval_same_shape(
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if path == super::KernelPath::Avx2 {
+        // SAFETY: the AVX2 path is only selected on CPUs that have it.
+        let done = unsafe { avx2::same_shape(p, (ad, a_zp), (bd, b_zp), y_zp, yd) };
+        let (ad, bd, yd) = (&ad[done..], &bd[done..], &mut yd[done..]);
+        for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
+            *o = finish(rescale_a(va), rescale_b(vb));
+        }
+        return;
+    }
     let _ = path;
     if yd.len() < 1024 {
         for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
@@ -106,6 +116,46 @@ mod neon {
                 core::array::from_fn(|q| vqaddq_s32(sa.apply(va[q]), sb.apply(vb[q])));
             vst1q_s8(y.as_mut_ptr().add(i), out.apply(sum));
             i += 16;
+        }
+        i
+    }
+}
+
+/// AVX2: eight elements a step, the same arithmetic as the scalar form lane by lane.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use crate::kernels::avx2::{narrow8, saturating_add32, Requant8};
+    use core::arch::x86_64::*;
+
+    /// Elements `0..returned` of `y` (a multiple of 8); the caller finishes the rest.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn same_shape(
+        p: &AddParams,
+        (a, za): (&[i8], i32),
+        (b, zb): (&[i8], i32),
+        y_zp: i32,
+        y: &mut [i8],
+    ) -> usize {
+        let n = y.len().min(a.len()).min(b.len());
+        let (lo, hi) = (p.act_min, p.act_max);
+        let sa = Requant8::new([p.a.0; 8], [p.a.1; 8], 0, lo, hi);
+        let sb = Requant8::new([p.b.0; 8], [p.b.1; 8], 0, lo, hi);
+        let out = Requant8::new([p.out.0; 8], [p.out.1; 8], y_zp, lo, hi);
+        let shift = _mm_cvtsi32_si128(p.left_shift as i32);
+        let (vza, vzb) = (_mm256_set1_epi32(za), _mm256_set1_epi32(zb));
+        let mut i = 0;
+        while i + 8 <= n {
+            let load = |src: *const i8, zp: __m256i| {
+                let v = _mm256_cvtepi8_epi32(_mm_loadl_epi64(src as *const __m128i));
+                _mm256_sll_epi32(_mm256_sub_epi32(v, zp), shift)
+            };
+            let ra = sa.rescale(load(a.as_ptr().add(i), vza));
+            let rb = sb.rescale(load(b.as_ptr().add(i), vzb));
+            let (lo4, hi4) = narrow8(out.apply(saturating_add32(ra, rb)));
+            core::ptr::write_unaligned(y.as_mut_ptr().add(i) as *mut u32, lo4);
+            core::ptr::write_unaligned(y.as_mut_ptr().add(i + 4) as *mut u32, hi4);
+            i += 8;
         }
         i
     }

@@ -105,6 +105,7 @@ pub unsafe fn dot_1x4(a: *const i8, w: *const i8, k: usize) -> __m128i {
 /// with its own multiplier and shift; bit-exact with the scalar form.
 pub struct Requant8 {
     mult: __m256i,
+    mult_odd: __m256i,
     left: __m256i,
     right: __m256i,
     right_m1: __m256i,
@@ -120,6 +121,7 @@ impl Requant8 {
     ///
     /// # Safety
     /// The CPU must support AVX2.
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn new(m: [i32; 8], s: [i32; 8], zp: i32, lo: i8, hi: i8) -> Requant8 {
         let left = s.map(|v| v.max(0));
@@ -127,6 +129,7 @@ impl Requant8 {
         let ld = |v: &[i32; 8]| _mm256_loadu_si256(v.as_ptr() as *const __m256i);
         Requant8 {
             mult: ld(&m),
+            mult_odd: _mm256_shuffle_epi32::<0xF5>(ld(&m)),
             left: ld(&left),
             right: ld(&right),
             right_m1: ld(&right.map(|r| (r - 1).max(0))),
@@ -144,6 +147,7 @@ impl Requant8 {
     ///
     /// # Safety
     /// The CPU must support AVX2; `table` must address 32 (`repeat`) or 64 readable bytes.
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn from_table(table: *const u8, repeat: bool, zp: i32, lo: i8, hi: i8) -> Requant8 {
         let (mult, shift) = if repeat {
@@ -170,6 +174,7 @@ impl Requant8 {
         let one = _mm256_set1_epi32(1);
         Requant8 {
             mult,
+            mult_odd: _mm256_shuffle_epi32::<0xF5>(mult),
             left,
             right,
             right_m1: _mm256_max_epi32(_mm256_sub_epi32(right, one), zero),
@@ -185,33 +190,10 @@ impl Requant8 {
     ///
     /// # Safety
     /// The CPU must support AVX2.
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn apply(&self, acc: __m256i) -> __m256i {
-        let mut x = acc;
-        if self.any_left {
-            // saturating left shift: keep the shifted value where shifting back restores it
-            let shifted = _mm256_sllv_epi32(x, self.left);
-            let exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, self.left), x);
-            let sat = _mm256_xor_si256(_mm256_srai_epi32::<31>(x), _mm256_set1_epi32(i32::MAX));
-            x = _mm256_blendv_epi8(sat, shifted, exact);
-        }
-        // (x·m + 2^30) >> 31 in 64 bits, even and odd lanes apart; fits 32 bits as m ≥ 0
-        let half = _mm256_set1_epi64x(1 << 30);
-        let even = _mm256_add_epi64(_mm256_mul_epi32(x, self.mult), half);
-        let odd = _mm256_add_epi64(
-            _mm256_mul_epi32(
-                _mm256_srli_epi64::<32>(x),
-                _mm256_srli_epi64::<32>(self.mult),
-            ),
-            half,
-        );
-        let p = _mm256_blend_epi32::<0b1010_1010>(
-            _mm256_srli_epi64::<31>(even),
-            _mm256_slli_epi64::<32>(_mm256_srli_epi64::<31>(odd)),
-        );
-        // rounding right shift: (p >> r) + bit r-1 of p
-        let bit = _mm256_and_si256(_mm256_srav_epi32(p, self.right_m1), self.round);
-        let v = _mm256_add_epi32(_mm256_srav_epi32(p, self.right), bit);
+        let v = self.rescale(acc);
         // Bound before adding the zero point so the sum cannot wrap: any |v| ≥ 2^30 clamps
         // to the same end of the int8 range as the scalar saturating add would.
         let bound = _mm256_set1_epi32(1 << 30);
@@ -222,12 +204,46 @@ impl Requant8 {
         let v = _mm256_add_epi32(v, self.zp);
         _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
     }
+
+    /// [`crate::quant::requantize_nonneg`] of eight lanes: no zero point, no clamp.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn rescale(&self, acc: __m256i) -> __m256i {
+        let mut x = acc;
+        if self.any_left {
+            // saturating left shift: keep the shifted value where shifting back restores it
+            let shifted = _mm256_sllv_epi32(x, self.left);
+            let exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, self.left), x);
+            let sat = _mm256_xor_si256(_mm256_srai_epi32::<31>(x), _mm256_set1_epi32(i32::MAX));
+            x = _mm256_blendv_epi8(sat, shifted, exact);
+        }
+        // (x·m + 2^30) >> 31 in 64 bits, even and odd lanes apart; fits 32 bits as m ≥ 0
+        // (`VPMULDQ` multiplies the even lanes; the odd ones are moved down by a shuffle, and
+        // their result moved up by a left shift of 1, which puts bits 31..63 in the top half)
+        let half = _mm256_set1_epi64x(1 << 30);
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, self.mult), half);
+        let odd = _mm256_add_epi64(
+            _mm256_mul_epi32(_mm256_shuffle_epi32::<0xF5>(x), self.mult_odd),
+            half,
+        );
+        let p = _mm256_blend_epi32::<0b1010_1010>(
+            _mm256_srli_epi64::<31>(even),
+            _mm256_slli_epi64::<1>(odd),
+        );
+        // rounding right shift: (p >> r) + bit r-1 of p
+        let bit = _mm256_and_si256(_mm256_srav_epi32(p, self.right_m1), self.round);
+        _mm256_add_epi32(_mm256_srav_epi32(p, self.right), bit)
+    }
 }
 
 /// The low byte of each of eight in-range int32 lanes: lanes 0..4 and 4..8 as two words.
 ///
 /// # Safety
 /// The CPU must support AVX2; every lane must lie in −128..=127.
+#[inline]
 #[target_feature(enable = "avx2")]
 pub unsafe fn narrow8(v: __m256i) -> (u32, u32) {
     let b = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
@@ -237,10 +253,42 @@ pub unsafe fn narrow8(v: __m256i) -> (u32, u32) {
     )
 }
 
+/// `a + b` per lane, saturating like `i32::saturating_add`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub unsafe fn saturating_add32(a: __m256i, b: __m256i) -> __m256i {
+    let sum = _mm256_add_epi32(a, b);
+    // overflow: both operands have the sign the sum lacks
+    let overflow = _mm256_andnot_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(a, sum));
+    let limit = _mm256_xor_si256(_mm256_srai_epi32::<31>(a), _mm256_set1_epi32(i32::MAX));
+    _mm256_blendv_ps(
+        _mm256_castsi256_ps(sum),
+        _mm256_castsi256_ps(limit),
+        _mm256_castsi256_ps(overflow),
+    )
+    .to_int()
+}
+
+/// Reinterpret float lanes as integer lanes (after a `VBLENDVPS` on integer data).
+trait ToInt {
+    unsafe fn to_int(self) -> __m256i;
+}
+
+impl ToInt for __m256 {
+    #[inline(always)]
+    unsafe fn to_int(self) -> __m256i {
+        _mm256_castps_si256(self)
+    }
+}
+
 /// Sixteen in-range int32 lanes (`a` then `b`, each −128..=127) as sixteen bytes in order.
 ///
 /// # Safety
 /// The CPU must support AVX2.
+#[inline]
 #[target_feature(enable = "avx2")]
 pub unsafe fn narrow16(a: __m256i, b: __m256i) -> __m128i {
     // packs works within 128-bit halves: [a0-3, b0-3 | a4-7, b4-7] → reorder the quads

@@ -387,18 +387,25 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
 pub fn check_add(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
     let mut rng = Rng::new(seed);
     let n = rng.int(1, 2000) as usize;
+    // one case in four scales the inputs up until their sum saturates int32
+    let saturating = rng.int(0, 3) == 0;
     let factor = |rng: &mut Rng| {
         let m = rng.int(1 << 30, i32::MAX);
         let top = if rng.int(0, 3) == 0 { 0 } else { -10 };
         (m, rng.int(-31, top))
     };
-    let (a_f, b_f, out_f) = (factor(&mut rng), factor(&mut rng), factor(&mut rng));
+    let up = |rng: &mut Rng| (rng.int(1 << 30, i32::MAX), rng.int(2, 4));
+    let (a_f, b_f, out_f) = if saturating {
+        (up(&mut rng), up(&mut rng), factor(&mut rng))
+    } else {
+        (factor(&mut rng), factor(&mut rng), factor(&mut rng))
+    };
     let (lo, hi) = (rng.i8_edgy(), rng.i8_edgy());
     let p = add::AddParams {
         a: a_f,
         b: b_f,
         out: out_f,
-        left_shift: rng.int(0, 20) as u8,
+        left_shift: if saturating { 20 } else { rng.int(0, 20) as u8 },
         act_min: lo.min(hi),
         act_max: lo.max(hi),
     };

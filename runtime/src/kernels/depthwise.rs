@@ -189,6 +189,7 @@ mod avx2_wide {
     use super::*;
     use crate::kernels::avx2::Requant8;
     use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
 
     /// Largest tap count and channel count handled; larger ones take the 8-lane kernel.
     const MAX_TAPS: usize = 64;
@@ -244,6 +245,22 @@ mod avx2_wide {
         let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
         let (y_zp, lo, hi) = (y.info.zero_point, p.act_min, p.act_max);
         let window = TapWindow::new(p, &x.info, &w.info);
+        // requant[2b + h]: channels block_start(b) + 8h .. + 8
+        let mut requant: MaybeUninit<[Requant8; 2 * MAX_BLOCKS]> = MaybeUninit::uninit();
+        let requant_at = requant.as_mut_ptr() as *mut Requant8;
+        for b in 0..blocks {
+            let table = rq.data.as_ptr().add(8 * block_start(b));
+            for h in 0..2 {
+                requant_at.add(2 * b + h).write(Requant8::from_table(
+                    table.add(64 * h),
+                    false,
+                    y_zp,
+                    lo,
+                    hi,
+                ));
+            }
+        }
+        let requant = core::slice::from_raw_parts(requant_at, 2 * blocks);
         let yd = y.as_i8_mut();
         let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
         let mut sources = [zero_row.as_ptr(); MAX_TAPS + 1];
@@ -274,10 +291,9 @@ mod avx2_wide {
                             acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, fw[2 * q]));
                             acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, fw[2 * q + 1]));
                         }
-                        let table = rq.data.as_ptr().add(8 * c0);
-                        let r0 = Requant8::from_table(table, false, y_zp, lo, hi)
-                            .apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
-                        let r1 = Requant8::from_table(table.add(64), false, y_zp, lo, hi)
+                        let r0 =
+                            requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
+                        let r1 = requant[2 * b + 1]
                             .apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
                         let bytes = crate::kernels::avx2::narrow16(r0, r1);
                         let out = &mut yd[at + c0..at + c0 + 16];

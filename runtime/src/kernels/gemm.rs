@@ -169,6 +169,14 @@ mod avx2 {
         let mut cols = [[0i8; MAX_K]; TILE];
         let (zp, (lo, hi)) = (l.zero_point, l.clamp);
         let table = rq.data.as_ptr();
+        let mut requant: MaybeUninit<[Requant8; MAX_BLOCKS]> = MaybeUninit::uninit();
+        let requant = requant.as_mut_ptr() as *mut Requant8;
+        for b in 0..l.blocks() {
+            let c0 = l.block_start(b);
+            requant
+                .add(b)
+                .write(Requant8::from_table(table.add(8 * c0), false, zp, lo, hi));
+        }
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
@@ -198,8 +206,14 @@ mod avx2 {
                             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(xv, wv));
                         }
                     }
-                    let requant = Requant8::from_table(table.add(8 * c0), false, zp, lo, hi);
-                    let v = acc.map(|a| requant.apply(a));
+                    let requant = &*requant.add(b);
+                    // (no closure here: it would not inherit AVX2 and could not inline `apply`)
+                    let v = [
+                        requant.apply(acc[0]),
+                        requant.apply(acc[1]),
+                        requant.apply(acc[2]),
+                        requant.apply(acc[3]),
+                    ];
                     let lanes = [narrow16(v[0], v[1]), narrow16(v[2], v[3])];
                     for r in 0..TILE.min(l.pixels - px) {
                         let bytes = _mm_srli_si128::<8>(lanes[r / 2]);

@@ -23,7 +23,50 @@ pub fn eval(
             return;
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if path == super::KernelPath::Avx2 {
+        if let Ok(table) = <&[u8; 256]>::try_from(table) {
+            // SAFETY: the AVX2 path is only selected on CPUs that have it.
+            unsafe { avx2(table, ins[0].data, outs[0].data) };
+            return;
+        }
+    }
     crate::ops::lut::eval(table, ins, outs)
+}
+
+/// AVX2: the table as sixteen 16-byte rows; each row's `VPSHUFB` by the low nibble is kept
+/// where the high nibble selects that row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2(table: &[u8; 256], x: &[u8], y: &mut [u8]) {
+    use core::arch::x86_64::*;
+    let rows: [__m256i; 16] = core::array::from_fn(|r| {
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(table.as_ptr().add(16 * r) as *const __m128i))
+    });
+    let (flip, low) = (_mm256_set1_epi8(-128), _mm256_set1_epi8(0x0F));
+    let n = x.len().min(y.len());
+    let mut i = 0;
+    while i + 32 <= n {
+        let idx = _mm256_xor_si256(
+            _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i),
+            flip,
+        );
+        let (lo, hi) = (
+            _mm256_and_si256(idx, low),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(idx), low),
+        );
+        let mut r = _mm256_setzero_si256();
+        for (row, &t) in rows.iter().enumerate() {
+            let pick = _mm256_cmpeq_epi8(hi, _mm256_set1_epi8(row as i8));
+            r = _mm256_blendv_epi8(r, _mm256_shuffle_epi8(t, lo), pick);
+        }
+        _mm256_storeu_si256(y.as_mut_ptr().add(i) as *mut __m256i, r);
+        i += 32;
+    }
+    while i < n {
+        y[i] = table[(x[i] ^ 0x80) as usize];
+        i += 1;
+    }
 }
 
 #[cfg(target_arch = "aarch64")]

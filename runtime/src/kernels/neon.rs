@@ -222,6 +222,7 @@ impl RequantNeon {
     }
 
     /// Requantize four accumulators (results in the clamp range).
+    #[inline]
     #[target_feature(enable = "neon")]
     pub unsafe fn apply(&self, acc: int32x4_t) -> int32x4_t {
         let x = vqshlq_s32(acc, self.left);
@@ -336,6 +337,7 @@ impl Requant16 {
     }
 
     /// Requantize sixteen sums (bias included) to sixteen int8 outputs.
+    #[inline]
     #[target_feature(enable = "neon")]
     pub unsafe fn apply(&self, acc: [int32x4_t; 4]) -> int8x16_t {
         let mut v = acc;
@@ -375,6 +377,7 @@ impl Scale4 {
     }
 
     /// Rescale four lanes.
+    #[inline]
     #[target_feature(enable = "neon")]
     pub unsafe fn apply(&self, x: int32x4_t) -> int32x4_t {
         vrshlq_s32(

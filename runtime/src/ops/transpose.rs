@@ -111,7 +111,10 @@ fn permute(
     ost: &[usize; MAX_RANK],
     copy: impl Fn(&mut [u8], &[u8], usize, usize),
 ) {
-    let inner = (0..MAX_RANK).rev().max_by_key(|&a| od[a]).unwrap_or(MAX_RANK - 1);
+    let inner = (0..MAX_RANK)
+        .rev()
+        .max_by_key(|&a| od[a])
+        .unwrap_or(MAX_RANK - 1);
     // the other five axes in order, then the inner one
     let mut order = [0usize; MAX_RANK];
     let mut n = 0;
