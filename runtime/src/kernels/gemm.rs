@@ -147,20 +147,19 @@ mod avx2 {
         // packed[b·pairs + q]: channels block_start(b)..+8, each (w[2q], w[2q+1]) as int16
         let mut packed: MaybeUninit<[__m256i; MAX_WEIGHTS / 16]> = MaybeUninit::uninit();
         let packed = packed.as_mut_ptr() as *mut __m256i;
+        let lanes = packed as *mut i16;
         for b in 0..l.blocks() {
             let c0 = l.block_start(b);
-            for q in 0..pairs {
-                let lane: [i16; 16] = core::array::from_fn(|j| {
-                    let t = 2 * q + j % 2;
-                    if t < k {
-                        wd[(c0 + j / 2) * k + t] as i16
-                    } else {
-                        0
-                    }
-                });
-                packed
-                    .add(b * pairs + q)
-                    .write(_mm256_loadu_si256(lane.as_ptr() as *const __m256i));
+            for j in 0..8 {
+                // one weight row, read in order, written to lane pair j of each vector
+                let row = wd.as_ptr().add((c0 + j) * k);
+                let dst = lanes.add(b * pairs * 16 + 2 * j);
+                for t in 0..k {
+                    dst.add((t / 2) * 16 + t % 2).write(*row.add(t) as i16);
+                }
+                if k % 2 == 1 {
+                    dst.add((k / 2) * 16 + 1).write(0);
+                }
             }
         }
         // rows widened to int16, one zero past `k` so the last pair of an odd row is whole
@@ -354,17 +353,17 @@ mod neon {
         let wd = ins[1].as_i8();
         let mut packed: MaybeUninit<[int16x8_t; MAX_WEIGHTS / 8]> = MaybeUninit::uninit();
         let packed = packed.as_mut_ptr() as *mut int16x8_t;
+        let lanes = packed as *mut i16;
         for b in 0..l.blocks() {
             let c0 = l.block_start(b);
-            for t in 0..kp {
-                let lane: [i16; 8] = core::array::from_fn(|j| {
-                    if t < k {
-                        wd[(c0 + j) * k + t] as i16
-                    } else {
-                        0
-                    }
-                });
-                packed.add(b * kp + t).write(vld1q_s16(lane.as_ptr()));
+            for j in 0..8 {
+                // one weight row, read in order, written to lane j of each vector
+                let row = wd.as_ptr().add((c0 + j) * k);
+                let dst = lanes.add(b * kp * 8 + j);
+                for t in 0..kp {
+                    let v = if t < k { *row.add(t) as i16 } else { 0 };
+                    dst.add(t * 8).write(v);
+                }
             }
         }
         let mut wide: MaybeUninit<[[i16; MAX_K + 8]; TILE]> = MaybeUninit::uninit();
