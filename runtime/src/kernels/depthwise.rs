@@ -178,6 +178,65 @@ impl TapWindow {
     }
 }
 
+/// The tap sources of the current output pixel, moved along an output row: where the previous
+/// and the current column both have every tap column inside the image, the taps of valid rows
+/// step right by `stride·c` bytes (padding rows keep pointing at the zero row), which saves
+/// recomputing every tap's position per pixel.
+struct TapCursor<const N: usize> {
+    sources: [*const i8; N],
+    step: [usize; N],
+    row: usize,
+    column_inside: bool,
+}
+
+impl<const N: usize> TapCursor<N> {
+    fn new(zero_row: *const i8) -> Self {
+        TapCursor {
+            sources: [zero_row; N],
+            step: [0; N],
+            row: usize::MAX,
+            column_inside: false,
+        }
+    }
+
+    /// Point the first `taps` sources at output pixel (`oy`, `ox`) of `image`.
+    fn move_to(
+        &mut self,
+        window: &TapWindow,
+        image: &[i8],
+        zero_row: *const i8,
+        (oy, ox): (usize, usize),
+        taps: usize,
+    ) -> &[*const i8] {
+        let x0 = (ox * window.stride[1]).wrapping_sub(window.pad[1]);
+        let inside = x0 < window.w && x0 + (window.kw - 1) * window.dilation[1] < window.w;
+        if self.row != oy {
+            // per output row: which kernel rows read the image
+            for ky in 0..window.kh {
+                let iy =
+                    (oy * window.stride[0] + ky * window.dilation[0]).wrapping_sub(window.pad[0]);
+                let step = if iy < window.h {
+                    window.stride[1] * window.c
+                } else {
+                    0
+                };
+                self.step[ky * window.kw..(ky + 1) * window.kw].fill(step);
+            }
+            self.row = oy;
+            self.column_inside = false;
+        }
+        if inside && self.column_inside && ox > 0 {
+            for (s, &d) in self.sources[..taps].iter_mut().zip(&self.step[..taps]) {
+                *s = s.wrapping_add(d);
+            }
+        } else {
+            window.fill(image, zero_row, (oy, ox), &mut self.sources[..taps]);
+        }
+        self.column_inside = inside;
+        &self.sources[..taps + 1]
+    }
+}
+
 /// AVX2, sixteen channels at a time and two taps per `VPMADDWD`: each pair of taps' int16
 /// activations and weights are interleaved so one instruction adds both products of eight
 /// channels. Weights (interleaved pairs) and requantization constants of every channel block are
@@ -263,12 +322,13 @@ mod avx2_wide {
         let requant = core::slice::from_raw_parts(requant_at, 2 * blocks);
         let yd = y.as_i8_mut();
         let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
-        let mut sources = [zero_row.as_ptr(); MAX_TAPS + 1];
+        let mut cursor = TapCursor::<{ MAX_TAPS + 1 }>::new(zero_row.as_ptr());
         for bi in 0..n {
             let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
+            cursor.row = usize::MAX;
             for oy in 0..oh {
                 for ox in 0..ow {
-                    window.fill(image, zero_row.as_ptr(), (oy, ox), &mut sources[..taps]);
+                    let sources = cursor.move_to(&window, image, zero_row.as_ptr(), (oy, ox), taps);
                     let at = ((bi * oh + oy) * ow + ox) * c;
                     for b in 0..blocks {
                         let c0 = block_start(b);
@@ -374,12 +434,13 @@ mod neon_wide {
         let xd = x.as_i8();
         let yd = y.as_i8_mut();
         let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
-        let mut sources = [zero_row.as_ptr(); MAX_TAPS + 1];
+        let mut cursor = TapCursor::<{ MAX_TAPS + 1 }>::new(zero_row.as_ptr());
         for bi in 0..n {
             let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
+            cursor.row = usize::MAX;
             for oy in 0..oh {
                 for ox in 0..ow {
-                    window.fill(image, zero_row.as_ptr(), (oy, ox), &mut sources[..taps]);
+                    let sources = cursor.move_to(&window, image, zero_row.as_ptr(), (oy, ox), taps);
                     let at = ((bi * oh + oy) * ow + ox) * c;
                     for (b, rq) in requant.iter().enumerate().take(blocks) {
                         let c0 = block_start(b);
