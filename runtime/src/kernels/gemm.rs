@@ -272,15 +272,15 @@ mod neon {
     }
 
     /// The shared loop: gather and prepare four rows (`load_row(r, row)`, where `row` holds
-    /// the pixel's `k` bytes and possibly more), then per channel block `sums(b)`, bias,
-    /// requantization and stores.
+    /// the pixel's `k` bytes and possibly more), then per channel block `sums(b, bias)` (the
+    /// sums start from the bias), requantization and stores.
     #[inline(always)]
     unsafe fn drive(
         l: &Layer<'_>,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
         mut load_row: impl FnMut(usize, &[i8]),
-        mut sums: impl FnMut(usize) -> Sums,
+        mut sums: impl FnMut(usize, [int32x4_t; 2]) -> Sums,
     ) {
         let (x, bias, rq) = (&ins[0], &ins[2], &ins[3]);
         let co = l.co;
@@ -311,17 +311,12 @@ mod neon {
                 let live = TILE.min(l.pixels - px);
                 for b in 0..l.blocks() {
                     let c0 = l.block_start(b);
-                    let s = sums(b);
                     let rq = &*requant.add(b);
+                    let [b0, b1, _, _] = rq.bias();
+                    let s = sums(b, [b0, b1]);
                     for pair in 0..TILE / 2 {
                         let (a, z) = (s[2 * pair], s[2 * pair + 1]);
-                        let [b0, b1, b2, b3] = rq.bias();
-                        let bytes = rq.apply([
-                            vaddq_s32(a[0], b0),
-                            vaddq_s32(a[1], b1),
-                            vaddq_s32(z[0], b2),
-                            vaddq_s32(z[1], b3),
-                        ]);
+                        let bytes = rq.apply([a[0], a[1], z[0], z[1]]);
                         let r = 2 * pair;
                         if r < live {
                             let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
@@ -382,8 +377,8 @@ mod neon {
                 i += 1;
             }
         };
-        let sums = |b: usize| -> Sums {
-            let mut acc = [[vdupq_n_s32(0); 2]; TILE];
+        let sums = |b: usize, bias: [int32x4_t; 2]| -> Sums {
+            let mut acc = [bias; TILE];
             let wb = packed.add(b * kp);
             let rows: [*const i16; TILE] = core::array::from_fn(|r| wide.add(r) as *const i16);
             let mut g = 0;
@@ -475,8 +470,8 @@ mod neon {
             };
             rows_at.add(r).write(src);
         };
-        let sums = |b: usize| -> Sums {
-            let mut acc = [[vdupq_n_s32(0); 2]; TILE];
+        let sums = |b: usize, bias: [int32x4_t; 2]| -> Sums {
+            let mut acc = [bias; TILE];
             let wb = packed.add(2 * b * groups);
             let rows = *(rows_at as *const [*const i8; TILE]);
             let mut g = 0;

@@ -43,6 +43,19 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
         }
     };
     let mut acc = [0i32; CHUNK];
+    let global = oh == 1 && ow == 1 && p.pad == [0; 4] && kh as usize == h && kw as usize == w;
+    if global && !max && c <= CHUNK {
+        // global average pooling: sixteen channels at a time summed over every pixel in
+        // registers (a fixed-size inner loop the compiler vectorises)
+        for b in 0..n {
+            let image = &xd[b * h * w * c..(b + 1) * h * w * c];
+            sum_pixels(image, c, &mut acc[..c]);
+            for (o, &a) in yd[b * c..(b + 1) * c].iter_mut().zip(acc.iter()) {
+                *o = finish(a, h * w).clamp(lo, hi) as i8;
+            }
+        }
+        return;
+    }
     for b in 0..n {
         let image = &xd[b * h * w * c..(b + 1) * h * w * c];
         for oy in 0..oh {
@@ -82,6 +95,30 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
                         *o = finish(a, count).clamp(lo, hi) as i8;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `acc[ch] = Σ image[px·c + ch]` over every pixel (`acc.len() == c`).
+fn sum_pixels(image: &[i8], c: usize, acc: &mut [i32]) {
+    let mut c0 = 0;
+    while c0 + 16 <= c {
+        let mut a = [0i32; 16];
+        for px in image.chunks_exact(c) {
+            let v: &[i8; 16] = px[c0..c0 + 16].try_into().expect("16 channels");
+            for (s, &x) in a.iter_mut().zip(v) {
+                *s += x as i32;
+            }
+        }
+        acc[c0..c0 + 16].copy_from_slice(&a);
+        c0 += 16;
+    }
+    if c0 < c {
+        acc[c0..].fill(0);
+        for px in image.chunks_exact(c) {
+            for (s, &x) in acc[c0..].iter_mut().zip(&px[c0..]) {
+                *s += x as i32;
             }
         }
     }
