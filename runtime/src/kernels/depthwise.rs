@@ -333,9 +333,10 @@ mod avx2_wide {
                     for b in 0..blocks {
                         let c0 = block_start(b);
                         // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
+                        let src = sources.as_ptr();
                         let load = |t: usize| -> __m256i {
                             _mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                sources.get_unchecked(t).add(c0) as *const __m128i
+                                (*src.add(t)).add(c0) as *const __m128i
                             ))
                         };
                         let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
@@ -343,13 +344,16 @@ mod avx2_wide {
                             _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
                         let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
                         let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
-                        let fw = &weights[2 * b * pairs..2 * (b + 1) * pairs];
+                        // SAFETY: block b's 2·pairs weight vectors lie inside `weights`
+                        let fw = weights.as_ptr().add(2 * b * pairs);
                         for q in 0..pairs {
                             let (xa, xb) = (load(2 * q), load(2 * q + 1));
                             let (il, ih) =
                                 (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
-                            acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, fw[2 * q]));
-                            acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, fw[2 * q + 1]));
+                            acc_lo =
+                                _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, *fw.add(2 * q)));
+                            acc_hi =
+                                _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, *fw.add(2 * q + 1)));
                         }
                         let r0 =
                             requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
@@ -444,23 +448,24 @@ mod neon_wide {
                     let at = ((bi * oh + oy) * ow + ox) * c;
                     for (b, rq) in requant.iter().enumerate().take(blocks) {
                         let c0 = block_start(b);
-                        // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
-                        let load = |t: usize| vld1q_s8(sources.get_unchecked(t).add(c0));
-                        let fw = &weights[b * 2 * pairs..(b + 1) * 2 * pairs];
+                        // SAFETY: the `taps + 1` sources each address `c` bytes, c0 + 16 <= c,
+                        // and block b's 2·pairs weight vectors lie inside `weights`
+                        let src = sources.as_ptr();
+                        let fw = weights.as_ptr().add(b * 2 * pairs);
+                        let pair = |acc: &mut [int32x4_t; 4], q: usize| {
+                            let xa = vld1q_s8((*src.add(2 * q)).add(c0));
+                            let xb = vld1q_s8((*src.add(2 * q + 1)).add(c0));
+                            tap_pair(acc, xa, xb, *fw.add(2 * q), *fw.add(2 * q + 1));
+                        };
                         let mut acc = rq.bias();
-                        for q in 0..pairs {
-                            let (xa, xb) = (load(2 * q), load(2 * q + 1));
-                            let (wa, wb) = (fw[2 * q], fw[2 * q + 1]);
-                            let lo = vmlal_s8(
-                                vmull_s8(vget_low_s8(xa), vget_low_s8(wa)),
-                                vget_low_s8(xb),
-                                vget_low_s8(wb),
-                            );
-                            let hi = vmlal_high_s8(vmull_high_s8(xa, wa), xb, wb);
-                            acc[0] = vaddw_s16(acc[0], vget_low_s16(lo));
-                            acc[1] = vaddw_high_s16(acc[1], lo);
-                            acc[2] = vaddw_s16(acc[2], vget_low_s16(hi));
-                            acc[3] = vaddw_high_s16(acc[3], hi);
+                        let mut q = 0;
+                        while q + 2 <= pairs {
+                            pair(&mut acc, q);
+                            pair(&mut acc, q + 1);
+                            q += 2;
+                        }
+                        if q < pairs {
+                            pair(&mut acc, q);
                         }
                         vst1q_s8(yd[at + c0..at + c0 + 16].as_mut_ptr(), rq.apply(acc));
                     }
@@ -469,6 +474,30 @@ mod neon_wide {
         }
         true
     }
+}
+
+/// Sixteen channels' products of two taps summed in int16 (exact: see `neon_wide`), widened
+/// into the four int32 sums.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn tap_pair(
+    acc: &mut [core::arch::aarch64::int32x4_t; 4],
+    xa: core::arch::aarch64::int8x16_t,
+    xb: core::arch::aarch64::int8x16_t,
+    wa: core::arch::aarch64::int8x16_t,
+    wb: core::arch::aarch64::int8x16_t,
+) {
+    use core::arch::aarch64::*;
+    let lo = vmlal_s8(
+        vmull_s8(vget_low_s8(xa), vget_low_s8(wa)),
+        vget_low_s8(xb),
+        vget_low_s8(wb),
+    );
+    let hi = vmlal_high_s8(vmull_high_s8(xa, wa), xb, wb);
+    acc[0] = vaddw_s16(acc[0], vget_low_s16(lo));
+    acc[1] = vaddw_high_s16(acc[1], lo);
+    acc[2] = vaddw_s16(acc[2], vget_low_s16(hi));
+    acc[3] = vaddw_high_s16(acc[3], hi);
 }
 
 /// AVX2: eight channels at a time, one tap after another (`VPMULLW` is exact: |x·w| ≤ 2^14),
