@@ -113,6 +113,9 @@ pub struct Requant8 {
     zp: __m256i,
     lo: __m256i,
     hi: __m256i,
+    zp16: __m256i,
+    lo8: __m256i,
+    hi8: __m256i,
     any_left: bool,
 }
 
@@ -137,6 +140,9 @@ impl Requant8 {
             zp: _mm256_set1_epi32(zp),
             lo: _mm256_set1_epi32(lo as i32),
             hi: _mm256_set1_epi32(hi as i32),
+            zp16: _mm256_set1_epi16(zp as i16),
+            lo8: _mm256_set1_epi8(lo),
+            hi8: _mm256_set1_epi8(hi),
             any_left: left.iter().any(|&l| l > 0),
         }
     }
@@ -182,6 +188,9 @@ impl Requant8 {
             zp: _mm256_set1_epi32(zp),
             lo: _mm256_set1_epi32(lo as i32),
             hi: _mm256_set1_epi32(hi as i32),
+            zp16: _mm256_set1_epi16(zp as i16),
+            lo8: _mm256_set1_epi8(lo),
+            hi8: _mm256_set1_epi8(hi),
             any_left: _mm256_movemask_epi8(_mm256_cmpgt_epi32(shift, zero)) != 0,
         }
     }
@@ -203,6 +212,34 @@ impl Requant8 {
         );
         let v = _mm256_add_epi32(v, self.zp);
         _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
+    }
+
+    /// Requantize four vectors of the same eight channels (say four pixels) to 32 bytes in
+    /// order (`acc[0]`'s eight, then `acc[1]`'s, …). The rescaled lanes narrow with
+    /// saturation to int16, take the zero point with a saturating int16 add, narrow with
+    /// saturation to int8 and are clamped there: the same bytes as the reference's int32
+    /// saturating add and clamp, since a lane that saturates lies beyond the int8 range on the
+    /// same side either way (|zero point| ≤ 128).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; the zero point must lie in the int8 range.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn apply4(&self, acc: [__m256i; 4]) -> __m256i {
+        let r = [
+            self.rescale(acc[0]),
+            self.rescale(acc[1]),
+            self.rescale(acc[2]),
+            self.rescale(acc[3]),
+        ];
+        let w01 = _mm256_adds_epi16(_mm256_packs_epi32(r[0], r[1]), self.zp16);
+        let w23 = _mm256_adds_epi16(_mm256_packs_epi32(r[2], r[3]), self.zp16);
+        // dwords now hold [r0 0-3, r1 0-3, r2 0-3, r3 0-3 | r0 4-7, r1 4-7, r2 4-7, r3 4-7]
+        let b = _mm256_permutevar8x32_epi32(
+            _mm256_packs_epi16(w01, w23),
+            _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+        );
+        _mm256_min_epi8(_mm256_max_epi8(b, self.lo8), self.hi8)
     }
 
     /// [`crate::quant::requantize_nonneg`] of eight lanes: no zero point, no clamp.

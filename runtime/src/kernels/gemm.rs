@@ -134,7 +134,7 @@ impl<'g> Layer<'g> {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
-    use crate::kernels::avx2::{narrow16, Requant8};
+    use crate::kernels::avx2::Requant8;
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -205,20 +205,12 @@ mod avx2 {
                             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(xv, wv));
                         }
                     }
-                    let requant = &*requant.add(b);
-                    // (no closure here: it would not inherit AVX2 and could not inline `apply`)
-                    let v = [
-                        requant.apply(acc[0]),
-                        requant.apply(acc[1]),
-                        requant.apply(acc[2]),
-                        requant.apply(acc[3]),
-                    ];
-                    let lanes = [narrow16(v[0], v[1]), narrow16(v[2], v[3])];
-                    for r in 0..TILE.min(l.pixels - px) {
-                        let bytes = _mm_srli_si128::<8>(lanes[r / 2]);
-                        let bytes = if r % 2 == 0 { lanes[r / 2] } else { bytes };
+                    let bytes = (*requant.add(b)).apply4(acc);
+                    let mut lanes = [0u64; 4];
+                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, bytes);
+                    for (r, &v) in lanes.iter().enumerate().take(TILE.min(l.pixels - px)) {
                         let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
-                        _mm_storel_epi64(dst.as_mut_ptr() as *mut __m128i, bytes);
+                        core::ptr::write_unaligned(dst.as_mut_ptr() as *mut u64, v);
                     }
                 }
                 px += TILE;

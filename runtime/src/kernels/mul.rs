@@ -161,8 +161,7 @@ mod neon {
             )
         };
         for (orow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-            let mut i = 0;
-            while i + 16 <= c {
+            let step = |i: usize| {
                 let (x0, x1) = offsets(vld1q_s8(xrow.as_ptr().add(i)), vzx);
                 let (g0, g1) = offsets(vld1q_s8(gate.as_ptr().add(i)), vzg);
                 let prod = [
@@ -171,8 +170,17 @@ mod neon {
                     vmull_s16(vget_low_s16(x1), vget_low_s16(g1)),
                     vmull_high_s16(x1, g1),
                 ];
-                vst1q_s8(orow.as_mut_ptr().add(i), out.apply(prod));
+                out.apply(prod)
+            };
+            let mut i = 0;
+            while i + 16 <= c {
+                vst1q_s8(orow.as_mut_ptr().add(i), step(i));
                 i += 16;
+            }
+            if i < c && c >= 16 {
+                // the last sixteen channels again (overlap written with equal values)
+                vst1q_s8(orow.as_mut_ptr().add(c - 16), step(c - 16));
+                i = c;
             }
             let (m, s) = p.out;
             for j in i..c {
