@@ -193,10 +193,39 @@ mod avx2 {
                 }
                 let at = |r: usize| wide.add(r) as *const i32;
                 let rows = [at(0), at(1), at(2), at(3)];
-                for b in 0..l.blocks() {
+                let live = TILE.min(l.pixels - px);
+                let store = |out: &mut [i8], b: usize, acc: [__m256i; TILE]| {
                     let c0 = l.block_start(b);
-                    let bias8 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
-                    let mut acc = [bias8; TILE];
+                    let mut lanes = [0u64; TILE];
+                    let bytes = (*requant.add(b)).apply4(acc);
+                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, bytes);
+                    for (r, &v) in lanes.iter().enumerate().take(live) {
+                        let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
+                        core::ptr::write_unaligned(dst.as_mut_ptr() as *mut u64, v);
+                    }
+                };
+                let bias_of = |b: usize| {
+                    _mm256_loadu_si256(bias.data.as_ptr().add(4 * l.block_start(b)) as *const _)
+                };
+                let mut b = 0;
+                // two channel blocks at a time: each broadcast activation pair serves 16 lanes
+                while b + 2 <= l.blocks() {
+                    let (mut acc0, mut acc1) = ([bias_of(b); TILE], [bias_of(b + 1); TILE]);
+                    let (w0, w1) = (packed.add(b * pairs), packed.add((b + 1) * pairs));
+                    for q in 0..pairs {
+                        let (v0, v1) = (*w0.add(q), *w1.add(q));
+                        for r in 0..TILE {
+                            let xv = _mm256_set1_epi32(rows[r].add(q).read_unaligned());
+                            acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(xv, v0));
+                            acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(xv, v1));
+                        }
+                    }
+                    store(out, b, acc0);
+                    store(out, b + 1, acc1);
+                    b += 2;
+                }
+                if b < l.blocks() {
+                    let mut acc = [bias_of(b); TILE];
                     let wb = packed.add(b * pairs);
                     for q in 0..pairs {
                         let wv = *wb.add(q);
@@ -205,13 +234,7 @@ mod avx2 {
                             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(xv, wv));
                         }
                     }
-                    let bytes = (*requant.add(b)).apply4(acc);
-                    let mut lanes = [0u64; 4];
-                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, bytes);
-                    for (r, &v) in lanes.iter().enumerate().take(TILE.min(l.pixels - px)) {
-                        let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
-                        core::ptr::write_unaligned(dst.as_mut_ptr() as *mut u64, v);
-                    }
+                    store(out, b, acc);
                 }
                 px += TILE;
             }
