@@ -1,5 +1,6 @@
 """The Arm Linux test rig: cross-build the runtime's kernel checks and the `mote` CLI (without
-the quantizer) for aarch64 with Debian's rustc, run them under qemu-aarch64 on three CPU models,
+the quantizer) with Debian's rustc for aarch64 and for 32-bit armv7 (whose std is built from
+source with -Zbuild-std), run them under qemu-aarch64 on three CPU models and under qemu-arm,
 check that both real models give byte-identical outputs on every kernel path (Arm and x86), and
 print instructions per inference for every Arm path (QEMU TCG plugin, tools/qemu-plugin).
 
@@ -17,14 +18,37 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(ROOT, "models", "cache")
 MODELS = os.path.join(ROOT, "target", "firmware-models")
-TARGET = "aarch64-unknown-linux-gnu"
-SYSROOT = "/usr/aarch64-linux-gnu"
-# (qemu CPU model, kernel paths it must run)
-CPUS = [("cortex-a53", ["neon"]), ("cortex-a76", ["neon", "dotprod"]),
-        ("max", ["neon", "dotprod", "i8mm"])]
-ENV = dict(os.environ, RUSTC="/usr/bin/rustc",
-           CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="aarch64-linux-gnu-gcc")
 HOST_MOTE = os.path.join(ROOT, "target", "debug", "mote")
+
+
+class Arch:
+    """One Arm Linux target: how to build for it and run it under qemu-user."""
+
+    def __init__(self, name, target, qemu, sysroot, cpus, env, cargo_flags):
+        self.name, self.target, self.qemu_bin, self.sysroot = name, target, qemu, sysroot
+        # (qemu CPU model, kernel paths it must run)
+        self.cpus = cpus
+        self.env = dict(os.environ, RUSTC="/usr/bin/rustc", **env)
+        self.cargo_flags = cargo_flags
+        self.target_dir = os.path.join(ROOT, "target", f"cross-{name}")
+
+    def qemu(self, cpu, *extra):
+        return [self.qemu_bin, "-L", self.sysroot, "-cpu", cpu, *extra]
+
+
+ARCHES = [
+    Arch("aarch64", "aarch64-unknown-linux-gnu", "qemu-aarch64", "/usr/aarch64-linux-gnu",
+         [("cortex-a53", ["neon"]), ("cortex-a76", ["neon", "dotprod"]),
+          ("max", ["neon", "dotprod", "i8mm"])],
+         {"CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER": "aarch64-linux-gnu-gcc"}, []),
+    # Debian packages no armhf std for its rustc: build it (RUSTC_BOOTSTRAP enables -Zbuild-std).
+    # Cortex-A7 is the Raspberry Pi 2's core; armv7 runs the reference kernels.
+    Arch("armv7", "armv7-unknown-linux-gnueabihf", "qemu-arm", "/usr/arm-linux-gnueabihf",
+         [("cortex-a7", [])],
+         {"CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER": "arm-linux-gnueabihf-gcc",
+          "RUSTC_BOOTSTRAP": "1"},
+         ["-Zbuild-std=std,panic_abort"]),
+]
 
 
 def die(msg):
@@ -32,11 +56,11 @@ def die(msg):
     sys.exit(1)
 
 
-def cargo_executables(args):
-    """Build with Debian's cargo; return the executables cargo reports."""
-    cmd = ["/usr/bin/cargo", *args, "--target", TARGET, "--target-dir",
-           os.path.join(ROOT, "target", "cross"), "--message-format=json-render-diagnostics"]
-    r = subprocess.run(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+def cargo_executables(arch, args):
+    """Build with Debian's cargo for `arch`; return the executables cargo reports."""
+    cmd = ["/usr/bin/cargo", *args, *arch.cargo_flags, "--target", arch.target, "--target-dir",
+           arch.target_dir, "--message-format=json-render-diagnostics"]
+    r = subprocess.run(cmd, cwd=ROOT, env=arch.env, stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
         die(f"build failed: {' '.join(cmd)}")
     exes = []
@@ -45,10 +69,6 @@ def cargo_executables(args):
         if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
             exes.append(msg["executable"])
     return exes
-
-
-def qemu(cpu, *extra):
-    return ["qemu-aarch64", "-L", SYSROOT, "-cpu", cpu, *extra]
 
 
 def quantized(name, onnx, calib, *extra):
@@ -80,32 +100,40 @@ def main():
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "-q", "-p", "mote-cli"], cwd=ROOT, check=True)
 
-    print("== kernel checks under qemu-aarch64")
-    checks = [e for e in cargo_executables(["test", "-p", "mote", "--test", "kernel_cross",
-                                            "--no-run"]) if "kernel_cross" in e]
-    if not checks:
-        die("no kernel_cross executable was built")
-    for cpu, paths in CPUS:
-        env = dict(os.environ, MOTE_TEST_CASES=str(a.cases), MOTE_REQUIRE_PATHS=",".join(paths))
-        r = subprocess.run(qemu(cpu, checks[0]), env=env, stdout=subprocess.PIPE, text=True,
-                           timeout=1800)
-        last = r.stdout.strip().splitlines()
-        print(f"  {cpu:11} {last[0] if last else ''} -> {last[-1] if last else 'no output'}")
-        if r.returncode != 0:
-            print(r.stdout)
-            die(f"kernel checks failed on {cpu}")
+    arm_mote = {}
+    for arch in ARCHES:
+        print(f"== kernel checks under {arch.qemu_bin}")
+        checks = [e for e in cargo_executables(arch, ["test", "-p", "mote", "--test",
+                                                      "kernel_cross", "--no-run"])
+                  if "kernel_cross" in e]
+        if not checks:
+            die("no kernel_cross executable was built")
+        for cpu, paths in arch.cpus:
+            env = dict(os.environ, MOTE_TEST_CASES=str(a.cases),
+                       MOTE_REQUIRE_PATHS=",".join(paths))
+            r = subprocess.run(arch.qemu(cpu, checks[0]), env=env, stdout=subprocess.PIPE,
+                               text=True, timeout=1800)
+            last = r.stdout.strip().splitlines()
+            print(f"  {cpu:11} {last[0] if last else ''} -> {last[-1] if last else 'no output'}")
+            if r.returncode != 0:
+                print(r.stdout)
+                die(f"kernel checks failed on {cpu}")
 
-    print("== mote CLI for aarch64 (no quantizer)")
-    exes = [e for e in cargo_executables(["build", "-p", "mote-cli", "--no-default-features",
-                                          "--bin", "mote"]) if e.endswith("/mote")]
-    if not exes:
-        die("no mote executable was built")
-    arm_mote = exes[0]
-    r = subprocess.run(qemu("cortex-a53", arm_mote, "quantize", "x.onnx", "-o", "x.mote"),
-                       stderr=subprocess.PIPE, text=True)
-    if r.returncode != 1 or "no ONNX quantizer" not in r.stderr:
-        die(f"`mote quantize` on aarch64 should explain it is host-only; said: {r.stderr}")
-    print("  `mote quantize` on aarch64: " + r.stderr.strip().splitlines()[0][:90] + "...")
+        print(f"== mote CLI for {arch.name} (no quantizer)")
+        exes = [e for e in cargo_executables(arch, ["build", "-p", "mote-cli",
+                                                    "--no-default-features", "--bin", "mote"])
+                if e.endswith("/mote")]
+        if not exes:
+            die("no mote executable was built")
+        arm_mote[arch.name] = exes[0]
+        cpu = arch.cpus[0][0]
+        r = subprocess.run(arch.qemu(cpu, exes[0], "quantize", "x.onnx", "-o", "x.mote"),
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 1 or "no ONNX quantizer" not in r.stderr:
+            die(f"`mote quantize` on {arch.name} should explain it is host-only; "
+                f"said: {r.stderr}")
+        print(f"  `mote quantize` on {arch.name}: " + r.stderr.strip().splitlines()[0][:80]
+              + "...")
 
     models = [
         ("mnist", quantized("mnist", os.path.join(CACHE, "mnist", "model.onnx"),
@@ -125,7 +153,8 @@ def main():
                        stdout=subprocess.DEVNULL, env=dict(os.environ, MOTE_ISA="reference"))
         want = outputs(ref)
         runs = [("x86-64", "avx2", [HOST_MOTE])] if host_has_avx2() else []
-        runs += [(cpu, p, qemu(cpu, arm_mote)) for cpu, paths in CPUS for p in ["reference", *paths]]
+        runs += [(cpu, p, arch.qemu(cpu, arm_mote[arch.name])) for arch in ARCHES
+                 for cpu, paths in arch.cpus for p in ["reference", *paths]]
         for where, path, cmd in runs:
             out = os.path.join(work, f"{name}-{where}-{path}.npz")
             r = subprocess.run([*cmd, "run", model, "--input", data, "--output", out],
@@ -137,28 +166,32 @@ def main():
                 die(f"{name}: outputs on {where}/{path} differ from the reference path")
         print(f"  {name}: {n} samples, identical on reference, " +
               ("avx2, " if host_has_avx2() else "") +
-              ", ".join(f"{cpu}/{p}" for cpu, paths in CPUS for p in paths))
+              ", ".join(f"{cpu}/{p}" for arch in ARCHES for cpu, paths in arch.cpus
+                        for p in ["reference", *paths]))
 
     if a.no_figures:
         return
     plugin = build_plugin()
-    print("== instructions per inference under qemu-aarch64 (TCG plugin; (N=20) - (N=10) runs / 10)")
+    print("== instructions per inference under qemu-user (TCG plugin; (N=20) - (N=10) runs / 10)")
     rows = []
     for name, model, test, _ in models:
         data = subset(test, 1, work, name + "-one")
-        for cpu, paths in CPUS:
-            for path in ["reference", *paths]:
-                counts = []
-                for iters in (10, 20):
-                    out = os.path.join(work, "insns.txt")
-                    cmd = qemu(cpu, "-plugin", f"{plugin},out={out}", arm_mote, "bench", model,
-                               "--input", data, "--iterations", str(iters))
-                    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
-                                   env=dict(os.environ, MOTE_ISA=path))
-                    counts.append(int(open(out).read().split()[1]))
-                per = (counts[1] - counts[0]) / 10
-                rows.append((name, cpu, path, per))
-                print(f"  {name:8} {cpu:11} {path:10} {per / 1e6:8.2f} M", flush=True)
+        for arch in ARCHES:
+            for cpu, paths in arch.cpus:
+                for path in ["reference", *paths]:
+                    counts = []
+                    for iters in (10, 20):
+                        out = os.path.join(work, "insns.txt")
+                        cmd = arch.qemu(cpu, "-plugin", f"{plugin},out={out}",
+                                        arm_mote[arch.name], "bench", model, "--input", data,
+                                        "--iterations", str(iters))
+                        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+                                       env=dict(os.environ, MOTE_ISA=path))
+                        counts.append(int(open(out).read().split()[1]))
+                    per = (counts[1] - counts[0]) / 10
+                    rows.append((name, f"{arch.name} {cpu}", path, per))
+                    print(f"  {name:8} {arch.name:8} {cpu:11} {path:10} {per / 1e6:8.2f} M",
+                          flush=True)
     print()
     print("| model | CPU | path | instructions/inference | vs reference |")
     print("|---|---|---|---|---|")

@@ -124,6 +124,10 @@ fn eval_channels(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
 
 /// Where the taps of one output pixel read: per tap, the byte offset of its input pixel from the
 /// image start, or `usize::MAX` for a padding tap.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 struct TapWindow {
     h: usize,
     w: usize,
@@ -135,6 +139,10 @@ struct TapWindow {
     pad: [usize; 2],
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 impl TapWindow {
     fn new(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> TapWindow {
         TapWindow {
@@ -182,6 +190,10 @@ impl TapWindow {
 /// and the current column both have every tap column inside the image, the taps of valid rows
 /// step right by `stride·c` bytes (padding rows keep pointing at the zero row), which saves
 /// recomputing every tap's position per pixel.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 struct TapCursor<const N: usize> {
     sources: [*const i8; N],
     step: [usize; N],
@@ -189,6 +201,10 @@ struct TapCursor<const N: usize> {
     column_inside: bool,
 }
 
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 impl<const N: usize> TapCursor<N> {
     fn new(zero_row: *const i8) -> Self {
         TapCursor {
