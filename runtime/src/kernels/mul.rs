@@ -118,6 +118,17 @@ mod avx2 {
         let load8 = |p: *const i8| _mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i));
         for (orow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
             let mut i = 0;
+            while i + 32 <= c {
+                // four vectors of eight products requantized and narrowed together
+                let prod = |j: usize| {
+                    let xv = _mm256_sub_epi32(load8(xrow.as_ptr().add(i + 8 * j)), vzx);
+                    let gv = _mm256_sub_epi32(load8(gate.as_ptr().add(i + 8 * j)), vzg);
+                    _mm256_mullo_epi32(xv, gv)
+                };
+                let bytes = requant.apply4([prod(0), prod(1), prod(2), prod(3)]);
+                _mm256_storeu_si256(orow.as_mut_ptr().add(i) as *mut __m256i, bytes);
+                i += 32;
+            }
             while i + 8 <= c {
                 let xv = _mm256_sub_epi32(load8(xrow.as_ptr().add(i)), vzx);
                 let gv = _mm256_sub_epi32(load8(gate.as_ptr().add(i)), vzg);

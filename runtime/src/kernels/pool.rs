@@ -56,6 +56,10 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
         }
         return;
     }
+    if max {
+        max_pool(p, (xd, [n, h, w, c]), (yd, [oh, ow]));
+        return;
+    }
     for b in 0..n {
         let image = &xd[b * h * w * c..(b + 1) * h * w * c];
         for oy in 0..oh {
@@ -119,6 +123,50 @@ fn sum_pixels(image: &[i8], c: usize, acc: &mut [i32]) {
         for px in image.chunks_exact(c) {
             for (s, &x) in acc[c0..].iter_mut().zip(&px[c0..]) {
                 *s += x as i32;
+            }
+        }
+    }
+}
+
+/// Max pooling straight in int8: each output pixel's channels start at the first valid window
+/// pixel and take the elementwise maximum of the others (a loop the compiler vectorises), then
+/// the clamp; an empty window gives −128, as in the reference.
+fn max_pool(
+    p: &PoolParams,
+    (x, [n, h, w, c]): (&[i8], [usize; 4]),
+    (y, [oh, ow]): (&mut [i8], [usize; 2]),
+) {
+    let (lo, hi) = (p.act_min, p.act_max);
+    let [kh, kw] = p.kernel.map(|v| v as usize);
+    let [sh, sw] = p.stride.map(|v| v as usize);
+    let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
+    // valid window range along one axis: input coordinates o·stride − pad + 0..k inside 0..size
+    let span = |o: usize, stride: usize, pad: usize, k: usize, size: usize| {
+        let start = o * stride;
+        (
+            start.saturating_sub(pad).min(size),
+            (start + k).saturating_sub(pad).min(size),
+        )
+    };
+    for b in 0..n {
+        let image = &x[b * h * w * c..(b + 1) * h * w * c];
+        for oy in 0..oh {
+            let (ys, ye) = span(oy, sh, pt, kh, h);
+            for ox in 0..ow {
+                let (xs, xe) = span(ox, sw, pl, kw, w);
+                let out = &mut y[((b * oh + oy) * ow + ox) * c..][..c];
+                out.fill(i8::MIN);
+                for iy in ys..ye {
+                    for ix in xs..xe {
+                        let px = &image[(iy * w + ix) * c..][..c];
+                        for (o, &v) in out.iter_mut().zip(px) {
+                            *o = (*o).max(v);
+                        }
+                    }
+                }
+                for o in out.iter_mut() {
+                    *o = (*o).clamp(lo, hi);
+                }
             }
         }
     }
