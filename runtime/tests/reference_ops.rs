@@ -295,10 +295,15 @@ proptest! {
         let mut out = vec![0u8; n];
         transpose::eval(&transpose::TransposeParams { rank: r as u8, perm: pp }, &[TensorRef { info: info(DType::I8, &shape, 1.0, 0), data: &x }], &mut [TensorMut { info: info(DType::I8, &out_shape, 1.0, 0), data: &mut out }]);
         let strides: Vec<usize> = (0..r).map(|d| shape[d + 1..].iter().product()).collect();
+        // the same permutation of 4-byte elements (the general loop; bytes take a fast path)
+        let x4: Vec<u8> = x.iter().flat_map(|&b| [b, b.wrapping_add(1), b ^ 0x55, 7]).collect();
+        let mut out4 = vec![0u8; 4 * n];
+        transpose::eval(&transpose::TransposeParams { rank: r as u8, perm: pp }, &[TensorRef { info: info(DType::I32, &shape, 1.0, 0), data: &x4 }], &mut [TensorMut { info: info(DType::I32, &out_shape, 1.0, 0), data: &mut out4 }]);
         for (oi, &got) in out.iter().enumerate() {
             let mut rem = oi; let mut src = 0;
             for d in (0..r).rev() { let cdim = rem % out_shape[d]; rem /= out_shape[d]; src += cdim * strides[perm[d]]; }
             prop_assert_eq!(got, x[src]);
+            prop_assert_eq!(&out4[4 * oi..4 * oi + 4], &x4[4 * src..4 * src + 4]);
         }
         // concat x with itself along a random axis equals interleaving blocks
         let axis = axis_pick % r;

@@ -72,6 +72,7 @@ pub fn eval(
         zero: x.info.zero_point as i8,
     };
     let in_place = reads_in_place(p, &w.info);
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if super::gemm::eval(path, ins, outs, &geometry, in_place, (p.act_min, p.act_max)) {
         return;
     }
@@ -132,7 +133,15 @@ impl Geometry {
         let run = kw * c;
         let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
         let last_y = y0.wrapping_add((self.kh - 1) * self.dilation[0]);
-        if kx0 == 0 && kx1 == kw && y0 < self.h && last_y < self.h && col.len() >= self.kh * run {
+        let hosts = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        // (hosts only: microcontrollers keep the general loop below, for code size)
+        if hosts
+            && kx0 == 0
+            && kx1 == kw
+            && y0 < self.h
+            && last_y < self.h
+            && col.len() >= self.kh * run
+        {
             // interior pixel: each kernel row is one contiguous run of the input row
             let first = (y0 * self.w + x0) * c;
             let step = self.dilation[0] * self.w * c;

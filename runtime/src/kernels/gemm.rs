@@ -56,10 +56,6 @@ pub(super) fn eval(
 }
 
 /// The shape facts both kernels use, checked once.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
 struct Layer<'g> {
     geometry: &'g Geometry,
     in_place: bool,
@@ -74,10 +70,6 @@ struct Layer<'g> {
     clamp: (i8, i8),
 }
 
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
 impl<'g> Layer<'g> {
     fn new(
         ins: &[TensorRef<'_>],

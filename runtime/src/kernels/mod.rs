@@ -13,6 +13,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod gemm;
 pub mod lut;
 pub mod mul;

@@ -79,47 +79,59 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
         st[off + i] = in_strides[p.perm[i] as usize];
         od[off + i] = outs[0].info.dims[i] as usize;
     }
-    // output strides (elements) of the padded axes
+    let yd = &mut *outs[0].data;
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    if es == 1 && bytes_longest_axis_inner(yd, x.data, &od, &st) {
+        return;
+    }
+    let mut oi = 0usize;
+    for i0 in 0..od[0] {
+        for i1 in 0..od[1] {
+            for i2 in 0..od[2] {
+                for i3 in 0..od[3] {
+                    for i4 in 0..od[4] {
+                        for i5 in 0..od[5] {
+                            let ii = i0 * st[0]
+                                + i1 * st[1]
+                                + i2 * st[2]
+                                + i3 * st[3]
+                                + i4 * st[4]
+                                + i5 * st[5];
+                            yd[oi * es..oi * es + es]
+                                .copy_from_slice(&x.data[ii * es..ii * es + es]);
+                            oi += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The same permutation of bytes (`od`: output dims, `st`: matching input strides, padded to six
+/// axes), walking the longest axis innermost so that short ones (three colour channels, say) do
+/// not pay a loop set-up per element, without per-element bounds checks. Returns `false`
+/// (nothing written) when the sizes do not match the dims. For hosts, where the network input's
+/// layout change is worth it; microcontrollers keep the loop above (code size).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn bytes_longest_axis_inner(
+    y: &mut [u8],
+    x: &[u8],
+    od: &[usize; MAX_RANK],
+    st: &[usize; MAX_RANK],
+) -> bool {
+    // the largest indices visited are Σ (dim − 1)·stride on either side
+    let last_in: usize = (0..MAX_RANK).map(|a| (od[a].max(1) - 1) * st[a]).sum();
+    let count: usize = od.iter().product();
+    if count == 0 || last_in >= x.len() || count > y.len() {
+        return false;
+    }
     let mut ost = [0usize; MAX_RANK];
     let mut acc = 1usize;
     for i in (0..MAX_RANK).rev() {
         ost[i] = acc;
         acc *= od[i];
     }
-    let yd = &mut *outs[0].data;
-    // The largest indices visited are Σ (dim − 1)·stride on either side; with both in bounds
-    // every access is, so the byte copy may skip its per-element checks.
-    let last_in: usize = (0..MAX_RANK).map(|a| (od[a].max(1) - 1) * st[a]).sum();
-    let count: usize = od.iter().product();
-    let in_bounds = count > 0 && (last_in + 1) * es <= x.data.len() && count * es <= yd.len();
-    match es {
-        // SAFETY: `in_bounds` (every index visited is at most the largest, checked above)
-        1 if in_bounds => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| unsafe {
-            *y.get_unchecked_mut(o) = *x.get_unchecked(i)
-        }),
-        1 => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| y[o] = x[i]),
-        4 => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| {
-            y[4 * o..4 * o + 4].copy_from_slice(&x[4 * i..4 * i + 4])
-        }),
-        _ => permute(yd, x.data, &od, &st, &ost, |y, x, o, i| {
-            y[o * es..o * es + es].copy_from_slice(&x[i * es..i * es + es])
-        }),
-    }
-}
-
-/// Visit every element (`od`: output dims, `st`: matching input strides, `ost`: output
-/// strides, all padded to six axes), calling `copy(y, x, output index, input index)`. The
-/// longest axis is walked innermost, so that short axes (such as three colour channels) do not
-/// pay a loop set-up per element.
-#[inline(always)]
-fn permute(
-    y: &mut [u8],
-    x: &[u8],
-    od: &[usize; MAX_RANK],
-    st: &[usize; MAX_RANK],
-    ost: &[usize; MAX_RANK],
-    copy: impl Fn(&mut [u8], &[u8], usize, usize),
-) {
     let inner = (0..MAX_RANK)
         .rev()
         .max_by_key(|&a| od[a])
@@ -146,7 +158,8 @@ fn permute(
                             oi += idx[a] * so[a];
                         }
                         for _ in 0..d[5] {
-                            copy(y, x, oi, ii);
+                            // SAFETY: every index visited is at most the largest (checked above)
+                            unsafe { *y.get_unchecked_mut(oi) = *x.get_unchecked(ii) };
                             ii += si[5];
                             oi += so[5];
                         }
@@ -155,4 +168,5 @@ fn permute(
             }
         }
     }
+    true
 }
