@@ -137,13 +137,10 @@ fn bytes_longest_axis_inner(
         .max_by_key(|&a| od[a])
         .unwrap_or(MAX_RANK - 1);
     // the other five axes in order, then the inner one
-    let mut order = [0usize; MAX_RANK];
-    let mut n = 0;
-    for a in (0..MAX_RANK).filter(|&a| a != inner) {
-        order[n] = a;
-        n += 1;
+    let mut order = [inner; MAX_RANK];
+    for (slot, a) in order.iter_mut().zip((0..MAX_RANK).filter(|&a| a != inner)) {
+        *slot = a;
     }
-    order[MAX_RANK - 1] = inner;
     let d = order.map(|a| od[a]);
     let (si, so) = (order.map(|a| st[a]), order.map(|a| ost[a]));
     for i0 in 0..d[0] {
