@@ -31,30 +31,13 @@ pub fn eval_same_shape(
     let rescale_a = |v: i8| requantize_nonneg((v as i32 - a_zp) << ls, p.a.0, p.a.1);
     let rescale_b = |v: i8| requantize_nonneg((v as i32 - b_zp) << ls, p.b.0, p.b.1);
     let (ad, bd, yd) = (a.as_i8(), b.as_i8(), y.as_i8_mut());
-    #[cfg(target_arch = "aarch64")]
-    if matches!(
-        path,
-        super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
-    ) {
-        // SAFETY: NEON is part of every AArch64 core.
-        let done = unsafe { neon::same_shape(p, (ad, a_zp), (bd, b_zp), y_zp, yd) };
+    if let Some(done) = vector_prefix(path, p, (ad, a_zp), (bd, b_zp), y_zp, yd) {
         let (ad, bd, yd) = (&ad[done..], &bd[done..], &mut yd[done..]);
         for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
             *o = finish(rescale_a(va), rescale_b(vb));
         }
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if path == super::KernelPath::Avx2 {
-        // SAFETY: the AVX2 path is only selected on CPUs that have it.
-        let done = unsafe { avx2::same_shape(p, (ad, a_zp), (bd, b_zp), y_zp, yd) };
-        let (ad, bd, yd) = (&ad[done..], &bd[done..], &mut yd[done..]);
-        for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
-            *o = finish(rescale_a(va), rescale_b(vb));
-        }
-        return;
-    }
-    let _ = path;
     if yd.len() < 1024 {
         for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
             *o = finish(rescale_a(va), rescale_b(vb));
@@ -72,6 +55,33 @@ pub fn eval_same_shape(
     for ((o, &va), &vb) in yd.iter_mut().zip(ad).zip(bd) {
         *o = finish(ta[(va as u8) as usize], tb[(vb as u8) as usize]);
     }
+}
+
+/// The vector kernel of `path`, if it has one: the leading elements it wrote (the caller
+/// finishes the rest with the scalar form), else `None`.
+fn vector_prefix(
+    path: super::KernelPath,
+    p: &AddParams,
+    a: (&[i8], i32),
+    b: (&[i8], i32),
+    y_zp: i32,
+    y: &mut [i8],
+) -> Option<usize> {
+    #[cfg(target_arch = "aarch64")]
+    if matches!(
+        path,
+        super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
+    ) {
+        // SAFETY: NEON is part of every AArch64 core.
+        return Some(unsafe { neon::same_shape(p, a, b, y_zp, y) });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if path == super::KernelPath::Avx2 {
+        // SAFETY: the AVX2 path is only selected on CPUs that have it.
+        return Some(unsafe { avx2::same_shape(p, a, b, y_zp, y) });
+    }
+    let _ = (path, p, a, b, y_zp, y);
+    None
 }
 
 /// NEON: sixteen elements a step; both rescalings and the output requantization are the

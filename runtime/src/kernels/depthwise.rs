@@ -253,6 +253,41 @@ impl<const N: usize> TapCursor<N> {
     }
 }
 
+/// Largest tap count and channel count of the sixteen-channel kernels (`avx2_wide`,
+/// `neon_wide`); larger layers take the 8-lane kernels.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const WIDE_MAX_TAPS: usize = 64;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const WIDE_MAX_CHANNELS: usize = 512;
+
+/// The output-pixel walk the sixteen-channel kernels share: for every output pixel of the `n`
+/// images in `x` (NHWC, back to back), `visit(sources, at)` with the `taps + 1` tap sources
+/// (padding taps and the last one point at a row of the zero point `zp`) and the index of the
+/// pixel's first output byte in an `[n, oh, ow, c]` output.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn for_each_pixel(
+    window: &TapWindow,
+    x: &[i8],
+    (n, oh, ow): (usize, usize, usize),
+    (taps, zp): (usize, i8),
+    mut visit: impl FnMut(&[*const i8], usize),
+) {
+    let image_len = window.h * window.w * window.c;
+    let zero_row = [zp; WIDE_MAX_CHANNELS];
+    let mut cursor = TapCursor::<{ WIDE_MAX_TAPS + 1 }>::new(zero_row.as_ptr());
+    for bi in 0..n {
+        let image = &x[bi * image_len..(bi + 1) * image_len];
+        cursor.row = usize::MAX;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let sources = cursor.move_to(window, image, zero_row.as_ptr(), (oy, ox), taps);
+                visit(sources, ((bi * oh + oy) * ow + ox) * window.c);
+            }
+        }
+    }
+}
+
 /// AVX2, sixteen channels at a time and two taps per `VPMADDWD`: each pair of taps' int16
 /// activations and weights are interleaved so one instruction adds both products of eight
 /// channels. Weights (interleaved pairs) and requantization constants of every channel block are
@@ -266,9 +301,8 @@ mod avx2_wide {
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
-    /// Largest tap count and channel count handled; larger ones take the 8-lane kernel.
-    const MAX_TAPS: usize = 64;
-    const MAX_BLOCKS: usize = 32;
+    use super::WIDE_MAX_TAPS as MAX_TAPS;
+    const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
     /// Bytes of stack for the interleaved weights (channel blocks × tap pairs × 64).
     const MAX_WEIGHT_VECTORS: usize = 512;
 
@@ -280,7 +314,7 @@ mod avx2_wide {
         outs: &mut [TensorMut<'_>],
     ) -> bool {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
-        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let (n, c) = (x.info.dims[0] as usize, x.info.dims[3] as usize);
         let taps = (w.info.dims[1] * w.info.dims[2]) as usize;
         let pairs = taps.div_ceil(2);
         let blocks = c.div_ceil(16);
@@ -337,51 +371,35 @@ mod avx2_wide {
         }
         let requant = core::slice::from_raw_parts(requant_at, 2 * blocks);
         let yd = y.as_i8_mut();
-        let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
-        let mut cursor = TapCursor::<{ MAX_TAPS + 1 }>::new(zero_row.as_ptr());
-        for bi in 0..n {
-            let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
-            cursor.row = usize::MAX;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let sources = cursor.move_to(&window, image, zero_row.as_ptr(), (oy, ox), taps);
-                    let at = ((bi * oh + oy) * ow + ox) * c;
-                    for b in 0..blocks {
-                        let c0 = block_start(b);
-                        // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
-                        let src = sources.as_ptr();
-                        let load = |t: usize| -> __m256i {
-                            _mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                (*src.add(t)).add(c0) as *const __m128i
-                            ))
-                        };
-                        let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
-                        let b1 =
-                            _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
-                        let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
-                        let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
-                        // SAFETY: block b's 2·pairs weight vectors lie inside `weights`
-                        let fw = weights.as_ptr().add(2 * b * pairs);
-                        for q in 0..pairs {
-                            let (xa, xb) = (load(2 * q), load(2 * q + 1));
-                            let (il, ih) =
-                                (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
-                            acc_lo =
-                                _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, *fw.add(2 * q)));
-                            acc_hi =
-                                _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, *fw.add(2 * q + 1)));
-                        }
-                        let r0 =
-                            requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
-                        let r1 = requant[2 * b + 1]
-                            .apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
-                        let bytes = crate::kernels::avx2::narrow16(r0, r1);
-                        let out = &mut yd[at + c0..at + c0 + 16];
-                        _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
-                    }
+        let zp = x.info.zero_point as i8;
+        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at| {
+            for b in 0..blocks {
+                let c0 = block_start(b);
+                // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
+                let src = sources.as_ptr();
+                let load = |t: usize| -> __m256i {
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128((*src.add(t)).add(c0) as *const __m128i))
+                };
+                let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
+                let b1 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
+                let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
+                let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
+                // SAFETY: block b's 2·pairs weight vectors lie inside `weights`
+                let fw = weights.as_ptr().add(2 * b * pairs);
+                for q in 0..pairs {
+                    let (xa, xb) = (load(2 * q), load(2 * q + 1));
+                    let (il, ih) = (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
+                    acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, *fw.add(2 * q)));
+                    acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, *fw.add(2 * q + 1)));
                 }
+                let r0 = requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
+                let r1 =
+                    requant[2 * b + 1].apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
+                let bytes = crate::kernels::avx2::narrow16(r0, r1);
+                let out = &mut yd[at + c0..at + c0 + 16];
+                _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
             }
-        }
+        });
         true
     }
 }
@@ -399,8 +417,8 @@ mod neon_wide {
     use crate::kernels::neon::Requant16;
     use core::arch::aarch64::*;
 
-    const MAX_TAPS: usize = 64;
-    const MAX_BLOCKS: usize = 32;
+    use super::WIDE_MAX_TAPS as MAX_TAPS;
+    const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
     /// Stack bytes for the reordered weights (channel blocks × taps × 16).
     const MAX_WEIGHT_BYTES: usize = 16384;
 
@@ -412,7 +430,7 @@ mod neon_wide {
         outs: &mut [TensorMut<'_>],
     ) -> bool {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
-        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let (n, c) = (x.info.dims[0] as usize, x.info.dims[3] as usize);
         let taps = (w.info.dims[1] * w.info.dims[2]) as usize;
         let pairs = taps.div_ceil(2);
         let blocks = c.div_ceil(16);
@@ -453,41 +471,32 @@ mod neon_wide {
         let window = TapWindow::new(p, &x.info, &w.info);
         let xd = x.as_i8();
         let yd = y.as_i8_mut();
-        let zero_row = [x.info.zero_point as i8; 16 * MAX_BLOCKS];
-        let mut cursor = TapCursor::<{ MAX_TAPS + 1 }>::new(zero_row.as_ptr());
-        for bi in 0..n {
-            let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
-            cursor.row = usize::MAX;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let sources = cursor.move_to(&window, image, zero_row.as_ptr(), (oy, ox), taps);
-                    let at = ((bi * oh + oy) * ow + ox) * c;
-                    for (b, rq) in requant.iter().enumerate().take(blocks) {
-                        let c0 = block_start(b);
-                        // SAFETY: the `taps + 1` sources each address `c` bytes, c0 + 16 <= c,
-                        // and block b's 2·pairs weight vectors lie inside `weights`
-                        let src = sources.as_ptr();
-                        let fw = weights.as_ptr().add(b * 2 * pairs);
-                        let pair = |acc: &mut [int32x4_t; 4], q: usize| {
-                            let xa = vld1q_s8((*src.add(2 * q)).add(c0));
-                            let xb = vld1q_s8((*src.add(2 * q + 1)).add(c0));
-                            tap_pair(acc, xa, xb, *fw.add(2 * q), *fw.add(2 * q + 1));
-                        };
-                        let mut acc = rq.bias();
-                        let mut q = 0;
-                        while q + 2 <= pairs {
-                            pair(&mut acc, q);
-                            pair(&mut acc, q + 1);
-                            q += 2;
-                        }
-                        if q < pairs {
-                            pair(&mut acc, q);
-                        }
-                        vst1q_s8(yd[at + c0..at + c0 + 16].as_mut_ptr(), rq.apply(acc));
-                    }
+        let zp = x.info.zero_point as i8;
+        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at| {
+            for (b, rq) in requant.iter().enumerate().take(blocks) {
+                let c0 = block_start(b);
+                // SAFETY: the `taps + 1` sources each address `c` bytes, c0 + 16 <= c,
+                // and block b's 2·pairs weight vectors lie inside `weights`
+                let src = sources.as_ptr();
+                let fw = weights.as_ptr().add(b * 2 * pairs);
+                let pair = |acc: &mut [int32x4_t; 4], q: usize| {
+                    let xa = vld1q_s8((*src.add(2 * q)).add(c0));
+                    let xb = vld1q_s8((*src.add(2 * q + 1)).add(c0));
+                    tap_pair(acc, xa, xb, *fw.add(2 * q), *fw.add(2 * q + 1));
+                };
+                let mut acc = rq.bias();
+                let mut q = 0;
+                while q + 2 <= pairs {
+                    pair(&mut acc, q);
+                    pair(&mut acc, q + 1);
+                    q += 2;
                 }
+                if q < pairs {
+                    pair(&mut acc, q);
+                }
+                vst1q_s8(yd[at + c0..at + c0 + 16].as_mut_ptr(), rq.apply(acc));
             }
-        }
+        });
         true
     }
 }
