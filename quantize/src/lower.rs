@@ -8,7 +8,7 @@ use mote::ops::{
     mul::MulParams, pool::PoolParams, softmax, transpose::TransposeParams,
 };
 use mote::quant::{quantize_multiplier, MAX_SHIFT};
-use mote::{DType, OpCode};
+use mote::{DType, Layout as DataLayout, OpCode};
 use std::collections::HashMap;
 
 /// Physical layout of a rank-4 activation.
@@ -35,6 +35,8 @@ pub struct QTensor {
     pub zero_point: i32,
     /// Constant bytes (little-endian); `None` for arena tensors.
     pub data: Option<Vec<u8>>,
+    /// Byte order of `data` (blocked for Conv2d and FullyConnected weights).
+    pub layout: DataLayout,
 }
 
 /// An op of the int8 graph.
@@ -182,6 +184,28 @@ impl<'g> Lowerer<'g> {
         });
     }
 
+    /// Store weight constant `t` (`[rows, ...]` int8, row-major) in the blocked layout the
+    /// runtime's Conv2d and FullyConnected read ([`mote::blocked`]).
+    fn block_weights(&mut self, t: usize) {
+        let q = &mut self.q.tensors[t];
+        let rows = q.shape[0];
+        let shape = mote::blocked::Blocked {
+            rows,
+            k: q.shape.iter().product::<usize>() / rows.max(1),
+        };
+        let dense: Vec<i8> = q
+            .data
+            .as_ref()
+            .expect("weights are constant")
+            .iter()
+            .map(|&v| v as i8)
+            .collect();
+        let mut packed = vec![0i8; shape.byte_len().expect("weights fit memory")];
+        shape.pack(&dense, &mut packed);
+        q.data = Some(packed.iter().map(|&v| v as u8).collect());
+        q.layout = DataLayout::Blocked;
+    }
+
     fn const_tensor(
         &mut self,
         name: String,
@@ -196,6 +220,7 @@ impl<'g> Lowerer<'g> {
             scale: 0.0,
             zero_point: 0,
             data: Some(data),
+            layout: DataLayout::Dense,
         })
     }
 
@@ -218,6 +243,7 @@ impl<'g> Lowerer<'g> {
             scale,
             zero_point: zp,
             data: None,
+            layout: DataLayout::Dense,
         });
         self.have.insert((name.to_string(), layout), t);
         t
@@ -273,6 +299,7 @@ impl<'g> Lowerer<'g> {
                 scale,
                 zero_point: zp,
                 data: Some(bytes),
+                layout: DataLayout::Dense,
             });
             self.have.insert((v.to_string(), want), t);
             return Ok(t);
@@ -355,6 +382,9 @@ impl<'g> Lowerer<'g> {
                 let (mut bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
                 fold_input_zero_point(&mut bq, &wq, self.q.tensors[x].zero_point);
                 let wt_i = self.const_tensor(format!("{}#w", n.output), DType::I8, vec![co, kh, kw, cig], wt);
+                if *groups == 1 {
+                    self.block_weights(wt_i);
+                }
                 let b_i = self.const_tensor(format!("{}#b", n.output), DType::I32, vec![co], i32_bytes(&bq));
                 let r_i = self.const_tensor(format!("{}#rq", n.output), DType::I32, vec![co, 2], i32_bytes(&rq));
                 let (amin, amax) = act_range(*act, out_qp.0, out_qp.1);
@@ -383,6 +413,7 @@ impl<'g> Lowerer<'g> {
                 let (mut bq, rq) = self.bias_and_requant(bias, &ws, sx, out_qp.0 as f64).map_err(ctx)?;
                 fold_input_zero_point(&mut bq, &wq, self.q.tensors[x].zero_point);
                 let w_i = self.const_tensor(format!("{}#w", n.output), DType::I8, vec![*m, *k], wq.iter().map(|&v| v as u8).collect());
+                self.block_weights(w_i);
                 let b_i = self.const_tensor(format!("{}#b", n.output), DType::I32, vec![*m], i32_bytes(&bq));
                 let r_i = self.const_tensor(format!("{}#rq", n.output), DType::I32, vec![*m, 2], i32_bytes(&rq));
                 let (amin, amax) = act_range(*act, out_qp.0, out_qp.1);
@@ -625,6 +656,7 @@ pub fn lower(g: &Graph, ranges: &Ranges) -> Result<QGraph> {
             scale: 1.0,
             zero_point: 0,
             data: None,
+            layout: DataLayout::Dense,
         });
         l.q.inputs.push(f);
         let p = l.qp[v];
@@ -645,6 +677,7 @@ pub fn lower(g: &Graph, ranges: &Ranges) -> Result<QGraph> {
             scale: 1.0,
             zero_point: 0,
             data: None,
+            layout: DataLayout::Dense,
         });
         l.op(OpCode::Dequantize, vec![], vec![x], vec![f]);
         l.q.outputs.push(f);

@@ -30,8 +30,12 @@ pub fn scratch_sizes(q: &QGraph) -> Vec<usize> {
             scale: qt.scale,
             zero_point: qt.zero_point,
             offset: 0,
-            byte_len: (qt.shape.iter().product::<usize>() * qt.dtype.size()) as u32,
+            byte_len: match &qt.data {
+                Some(d) => d.len(),
+                None => qt.shape.iter().product::<usize>() * qt.dtype.size(),
+            } as u32,
             name_off: NO_NAME,
+            layout: qt.layout,
         }
     };
     q.ops

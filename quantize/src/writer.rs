@@ -63,7 +63,10 @@ pub fn write(q: &QGraph, plan: &Plan) -> Result<Vec<u8>> {
         for (d, &s) in dims.iter_mut().zip(&t.shape) {
             *d = s as u32;
         }
-        let byte_len = (t.shape.iter().product::<usize>() * t.dtype.size()) as u32;
+        let byte_len = match &t.data {
+            Some(d) => d.len(),
+            None => t.shape.iter().product::<usize>() * t.dtype.size(),
+        } as u32;
         let (kind, offset) = match &t.data {
             Some(_) => (TensorKind::Constant, data_offs[i]),
             None => (TensorKind::Arena, plan.offsets[i].unwrap_or(0) as u32),
@@ -78,6 +81,7 @@ pub fn write(q: &QGraph, plan: &Plan) -> Result<Vec<u8>> {
             offset,
             byte_len,
             name_off: name_offs[i],
+            layout: t.layout,
         };
         tensors.extend(info.encode());
     }

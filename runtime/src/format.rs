@@ -18,7 +18,9 @@
 //! | 52 | 4+4 | offset and length of the name strings (u16 length + UTF-8 each) |
 //! | 60 | 4 | flags (0) |
 //!
-//! A tensor record: dtype u8, kind u8 (0 arena, 1 constant), rank u8, 0u8, six u32 dims (unused
+//! A tensor record: dtype u8, kind u8 (0 arena, 1 constant), rank u8, layout u8 (0 dense, 1
+//! blocked: see [`crate::blocked`]; only the weights of Conv2d with one group and of
+//! FullyConnected are blocked, and only they), six u32 dims (unused
 //! dims are 1), scale f32, zero point i32, offset u32 (into the arena, or into the constant data,
 //! 16-byte aligned), byte length u32, name offset u32 (`u32::MAX`: none).
 //!
@@ -29,13 +31,14 @@
 
 use crate::error::{Error, Result};
 use crate::ops::{self, OpCode};
-use crate::tensor::{DType, TensorInfo, TensorKind};
+use crate::tensor::{DType, Layout, TensorInfo, TensorKind};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MOTE";
 /// Current format version; files with another version are rejected. Version 2: Conv2d and
 /// FullyConnected biases hold the input zero point folded in (see [`crate::ops::conv`]).
-pub const VERSION: u16 = 2;
+/// Version 3: their weights are stored blocked ([`crate::blocked`]).
+pub const VERSION: u16 = 3;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Tensor record length in bytes.
@@ -325,12 +328,15 @@ impl<'a> Model<'a> {
     fn validate_tensor(&self, t: u16) -> Result<()> {
         let bad = |reason| Error::BadTensor { tensor: t, reason };
         let info = self.tensor(t)?;
-        if info.byte_len as usize != info.num_elements() * info.dtype.size() {
-            return Err(bad("byte length does not match shape and dtype"));
+        if info.expected_byte_len() != Some(info.byte_len as usize) {
+            return Err(bad("byte length does not match shape, dtype and layout"));
         }
         let end = info.offset as u64 + info.byte_len as u64;
         match info.kind {
             TensorKind::Arena => {
+                if info.layout != Layout::Dense {
+                    return Err(bad("arena tensors are dense"));
+                }
                 if end > self.header.arena_bytes as u64 {
                     return Err(bad("lies outside the arena"));
                 }
@@ -341,6 +347,11 @@ impl<'a> Model<'a> {
                 }
                 if !(info.offset as usize).is_multiple_of(DATA_ALIGN) {
                     return Err(bad("constant data is not 16-byte aligned"));
+                }
+                if info.layout == Layout::Blocked
+                    && !info.blocked().padding_is_zero(self.constant_data(&info))
+                {
+                    return Err(bad("blocked weights have non-zero padding"));
                 }
             }
         }

@@ -11,6 +11,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+pub mod blocked;
 pub mod error;
 pub mod format;
 pub mod interpreter;
@@ -23,7 +24,7 @@ pub use error::{Error, Result};
 pub use format::Model;
 pub use interpreter::Interpreter;
 pub use ops::OpCode;
-pub use tensor::{DType, TensorInfo, TensorKind};
+pub use tensor::{DType, Layout, TensorInfo, TensorKind};
 
 pub use kernels::KernelPath;
 

@@ -56,6 +56,27 @@ pub enum TensorKind {
     Constant = 1,
 }
 
+/// How a tensor's bytes are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Layout {
+    /// Row-major in the order of the dims.
+    Dense = 0,
+    /// Blocked weights of Conv2d (`groups == 1`) and FullyConnected: dim 0 is the output
+    /// channel, the rest one row; see [`crate::blocked`].
+    Blocked = 1,
+}
+
+impl Layout {
+    /// Lower-case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Layout::Dense => "dense",
+            Layout::Blocked => "blocked",
+        }
+    }
+}
+
 /// A decoded tensor record.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TensorInfo {
@@ -77,6 +98,8 @@ pub struct TensorInfo {
     pub byte_len: u32,
     /// Offset of the name in the name table, or `u32::MAX`.
     pub name_off: u32,
+    /// Byte order of the data.
+    pub layout: Layout,
 }
 
 impl TensorInfo {
@@ -91,11 +114,29 @@ impl TensorInfo {
         offset: 0,
         byte_len: 0,
         name_off: NO_NAME,
+        layout: Layout::Dense,
     };
 
     /// The shape as a slice.
     pub fn shape(&self) -> &[u32] {
         &self.dims[..self.rank as usize]
+    }
+
+    /// The blocked shape of a [`Layout::Blocked`] tensor: dim 0 rows, the rest one row.
+    pub fn blocked(&self) -> crate::blocked::Blocked {
+        let rows = self.dims[0] as usize;
+        crate::blocked::Blocked {
+            rows,
+            k: self.num_elements() / rows.max(1),
+        }
+    }
+
+    /// Bytes the data must have: elements × element size, or the blocked size.
+    pub fn expected_byte_len(&self) -> Option<usize> {
+        match self.layout {
+            Layout::Dense => Some(self.num_elements() * self.dtype.size()),
+            Layout::Blocked => self.blocked().byte_len(),
+        }
     }
 
     /// Number of elements (product of dims; 1 for a scalar).
@@ -117,9 +158,14 @@ impl TensorInfo {
             _ => return Err("unknown tensor kind"),
         };
         let rank = rec[2];
-        if rank as usize > MAX_RANK || rec[3] != 0 {
+        if rank as usize > MAX_RANK {
             return Err("rank above 6");
         }
+        let layout = match rec[3] {
+            0 => Layout::Dense,
+            1 => Layout::Blocked,
+            _ => return Err("unknown layout"),
+        };
         let mut dims = [1u32; MAX_RANK];
         let mut elems: u64 = 1;
         for (i, d) in dims.iter_mut().enumerate() {
@@ -142,6 +188,7 @@ impl TensorInfo {
             offset: u32_at(36),
             byte_len: u32_at(40),
             name_off: u32_at(44),
+            layout,
         })
     }
 
@@ -151,6 +198,7 @@ impl TensorInfo {
         r[0] = self.dtype as u8;
         r[1] = self.kind as u8;
         r[2] = self.rank;
+        r[3] = self.layout as u8;
         for (i, d) in self.dims.iter().enumerate() {
             r[4 + 4 * i..8 + 4 * i].copy_from_slice(&d.to_le_bytes());
         }

@@ -54,7 +54,24 @@ fn info(dtype: DType, shape: &[usize], scale: f32, zp: i32) -> TensorInfo {
         offset: 0,
         byte_len: (n * dtype.size()) as u32,
         name_off: NO_NAME,
+        layout: mote::Layout::Dense,
     }
+}
+
+/// Weights as Conv2d (one group) and FullyConnected store them: blocked, dim 0 the rows.
+fn blocked(w: &[i8], shape: &[usize]) -> (TensorInfo, Vec<u8>) {
+    let b = mote::blocked::Blocked {
+        rows: shape[0],
+        k: w.len() / shape[0],
+    };
+    let mut out = vec![0i8; b.byte_len().unwrap()];
+    b.pack(w, &mut out);
+    let info = TensorInfo {
+        layout: mote::Layout::Blocked,
+        byte_len: out.len() as u32,
+        ..info(DType::I8, shape, 1.0, 0)
+    };
+    (info, i8s(&out))
 }
 
 fn i8s(v: &[i8]) -> Vec<u8> {
@@ -117,10 +134,15 @@ proptest! {
         }
         let act_min = if relu { zy.max(-128) as i8 } else { -128 };
         let p = conv::ConvParams { stride: [sh, sw], dilation: [dh, dw], pad: pads, groups: groups as u16, act_min, act_max: 127 };
-        let (xb, wb, bb, rb) = (i8s(&x), i8s(&wt), i32s(&folded(&bias, &wt, zx)), i32s(&rq));
+        let (xb, bb, rb) = (i8s(&x), i32s(&folded(&bias, &wt, zx)), i32s(&rq));
+        let (wi, wb) = if groups == 1 {
+            blocked(&wt, &[co, kh, kw, cin_g])
+        } else {
+            (info(DType::I8, &[co, kh, kw, cin_g], 1.0, 0), i8s(&wt))
+        };
         let ins = [
             TensorRef { info: info(DType::I8, &[1, h, w, c], sx, zx), data: &xb },
-            TensorRef { info: info(DType::I8, &[co, kh, kw, cin_g], 1.0, 0), data: &wb },
+            TensorRef { info: wi, data: &wb },
             TensorRef { info: info(DType::I32, &[co], 1.0, 0), data: &bb },
             TensorRef { info: info(DType::I32, &[co, 2], 1.0, 0), data: &rb },
         ];
@@ -157,10 +179,11 @@ proptest! {
             let (mm, s) = quantize_multiplier(sx as f64 * (rng.unit() * 0.049 + 0.001) / sy as f64).unwrap();
             rq.extend([mm, s]);
         }
-        let (xb, wb, bb, rb) = (i8s(&x), i8s(&wt), i32s(&folded(&bias, &wt, zx)), i32s(&rq));
+        let (xb, bb, rb) = (i8s(&x), i32s(&folded(&bias, &wt, zx)), i32s(&rq));
+        let (wi, wb) = blocked(&wt, &[m, k]);
         let ins = [
             TensorRef { info: info(DType::I8, &[rows, k], sx, zx), data: &xb },
-            TensorRef { info: info(DType::I8, &[m, k], 1.0, 0), data: &wb },
+            TensorRef { info: wi, data: &wb },
             TensorRef { info: info(DType::I32, &[m], 1.0, 0), data: &bb },
             TensorRef { info: info(DType::I32, &[m, 2], 1.0, 0), data: &rb },
         ];

@@ -6,6 +6,7 @@
 //! (−128, 127, zero points at both ends, multipliers and biases that saturate).
 
 use super::KernelPath;
+use crate::blocked::Blocked;
 use crate::format::{MAX_RANK, NO_NAME};
 use crate::ops::{add, conv, fully_connected, mul, pool};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
@@ -70,6 +71,34 @@ fn info(dtype: DType, shape: &[usize], zero_point: i32) -> TensorInfo {
         offset: 0,
         byte_len: (n * dtype.size()) as u32,
         name_off: NO_NAME,
+        layout: crate::tensor::Layout::Dense,
+    }
+}
+
+/// Store `dense` (row-major weights) into `out` as the op keeps them: blocked when `blocked`
+/// is given (padding zeroed), else as they are; returns the weights' record.
+fn store_weights(
+    info: TensorInfo,
+    blocked: Option<Blocked>,
+    dense: &[u8],
+    out: &mut [u8],
+) -> TensorInfo {
+    match blocked {
+        Some(b) => {
+            b.pack(
+                crate::tensor::bytes_as_i8(dense),
+                crate::tensor::bytes_as_i8_mut(out),
+            );
+            TensorInfo {
+                layout: crate::tensor::Layout::Blocked,
+                byte_len: out.len() as u32,
+                ..info
+            }
+        }
+        None => {
+            out.copy_from_slice(dense);
+            info
+        }
     }
 }
 
@@ -252,9 +281,16 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     let yi = info(DType::I8, &[1, oh, ow, co], zy);
     let mut cut = Carver(work);
     let scratch_len = crate::kernels::conv::scratch_size(&p, &xi, &wi);
-    let (Some(xb), Some(wb), Some(bb), Some(rb)) = (
+    let row_len = kh * kw * cg;
+    let blocked = (groups == 1).then_some(Blocked {
+        rows: co,
+        k: row_len,
+    });
+    let w_len = blocked.map_or(co * row_len, |b| b.byte_len().unwrap_or(usize::MAX));
+    let (Some(xb), Some(dense), Some(wb), Some(bb), Some(rb)) = (
         cut.take(h * w * c),
-        cut.take(co * kh * kw * cg),
+        cut.take(co * row_len),
+        cut.take(w_len),
         cut.take(4 * co),
         cut.take(8 * co),
     ) else {
@@ -270,11 +306,12 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
     let tiny = rng.int(0, 3) == 0;
     if tiny {
         fill_tiny(&mut rng, xb);
-        fill_tiny(&mut rng, wb);
+        fill_tiny(&mut rng, dense);
     } else {
         fill_i8(&mut rng, xb);
-        fill_i8(&mut rng, wb);
+        fill_i8(&mut rng, dense);
     }
+    let wi = store_weights(wi, blocked, dense, wb);
     fill_params(&mut rng, bb, rb, tiny);
     let ins = [
         TensorRef { info: xi, data: xb },
@@ -331,9 +368,11 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
         act_max: a.max(b),
     };
     let mut cut = Carver(work);
-    let (Some(xb), Some(wb), Some(bb), Some(rb), Some(want), Some(got)) = (
+    let blocked = Blocked { rows: m, k };
+    let (Some(xb), Some(dense), Some(wb), Some(bb), Some(rb), Some(want), Some(got)) = (
         cut.take(rows * k),
         cut.take(m * k),
+        cut.take(blocked.byte_len().unwrap_or(usize::MAX)),
         cut.take(4 * m),
         cut.take(8 * m),
         cut.take(rows * m),
@@ -344,21 +383,19 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
     let tiny = rng.int(0, 3) == 0;
     if tiny {
         fill_tiny(&mut rng, xb);
-        fill_tiny(&mut rng, wb);
+        fill_tiny(&mut rng, dense);
     } else {
         fill_i8(&mut rng, xb);
-        fill_i8(&mut rng, wb);
+        fill_i8(&mut rng, dense);
     }
+    let wi = store_weights(info(DType::I8, &[m, k], 0), Some(blocked), dense, wb);
     fill_params(&mut rng, bb, rb, tiny);
     let ins = [
         TensorRef {
             info: info(DType::I8, &[rows, k], zx),
             data: xb,
         },
-        TensorRef {
-            info: info(DType::I8, &[m, k], 0),
-            data: wb,
-        },
+        TensorRef { info: wi, data: wb },
         TensorRef {
             info: info(DType::I32, &[m], 0),
             data: bb,

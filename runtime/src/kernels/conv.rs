@@ -52,7 +52,6 @@ pub fn eval(
         max: p.act_max,
     };
     let block = RowBlock {
-        path,
         w: w.as_i8(),
         m: co,
         k,
@@ -73,8 +72,17 @@ pub fn eval(
     };
     let in_place = reads_in_place(p, &w.info);
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    if super::gemm::eval(path, ins, outs, &geometry, in_place, (p.act_min, p.act_max)) {
-        return;
+    {
+        let shape = super::gemm::GemmShape {
+            images: n,
+            pixels: oh * ow,
+            co,
+            k,
+        };
+        let clamp = (p.act_min, p.act_max);
+        if super::gemm::eval(path, ins, outs, (&geometry, in_place), shape, clamp) {
+            return;
+        }
     }
     let y = &mut outs[0];
     let cols = &mut crate::tensor::bytes_as_i8_mut(scratch)[..if in_place { 0 } else { 2 * k }];

@@ -1,5 +1,5 @@
 //! Blocked int8 dot products on the SIMD32 primitives: the inner loops of convolution and
-//! fully-connected kernels on the DSP path.
+//! fully-connected kernels on the DSP path (and the scalar loops of every path's row kernels).
 //!
 //! Both operands are widened with `SXTB16` (bytes 0 and 2) and `SXTB16 ROR #8` (bytes 1 and 3)
 //! and multiplied pairwise by `SMLAD`, two products per instruction; since both are split the
@@ -7,27 +7,34 @@
 //! [`crate::ops::conv`]), so raw products are summed. Sums wrap at 32 bits like the reference
 //! kernels' `wrapping_add`.
 //!
-//! A block's two activation rows lie back to back (`a`, `a + k`), and so do its two weight rows,
-//! which lets the 2×2 loop address the second row by register offset and keep all four
-//! accumulators, four widened activations and two widened weights in registers.
+//! Weights are blocked ([`crate::blocked`]): a row's next four weights (one word) follow every
+//! [`CELL`] bytes, and the next row's word lies 4 bytes on (rows `2j`, `2j + 1` share cells).
+//! A block's two activation rows lie back to back (`a`, `a + k`), so the 2×2 loop addresses the
+//! second row by register offset and keeps all four accumulators, four widened activations and
+//! two widened weights in registers.
 
 use super::simd32::{load4, smlad, sxtb16, sxtb16_ror8};
+use crate::blocked::{Blocked, CELL, DEPTH};
 
-/// `acc + Σ a[i] · w[i]` for `i` in `from..k`.
+/// Offset of the second of two neighbouring weight rows from the first.
+const NEXT_ROW: usize = DEPTH;
+
+/// `acc + Σ a[i] · w(i)` for `i` in `from..k`, `w` a blocked row.
 #[inline(always)]
 unsafe fn tail(a: *const i8, w: *const i8, from: usize, k: usize, acc: i32) -> i32 {
     let mut acc = acc;
     for i in from..k {
-        acc = acc.wrapping_add(*a.add(i) as i32 * *w.add(i) as i32);
+        let wv = *w.add(i / DEPTH * CELL + i % DEPTH);
+        acc = acc.wrapping_add(*a.add(i) as i32 * wv as i32);
     }
     acc
 }
 
-/// Two activation rows (`a`, `a + k`) times two weight rows (`w`, `w + k`):
-/// `acc + [a0·w0, a0·w1, a1·w0, a1·w1]`.
+/// Two activation rows (`a`, `a + k`) times two neighbouring blocked weight rows (`w`, its
+/// words every [`CELL`] bytes; the second row at `w + 4`): `acc + [a0·w0, a0·w1, a1·w0, a1·w1]`.
 ///
 /// # Safety
-/// `a` and `w` must each address `2k` readable bytes.
+/// `a` must address `2k` readable bytes and `w` the two rows' words.
 #[inline(always)]
 pub unsafe fn dot_2x2(a: *const i8, w: *const i8, k: usize, acc: [i32; 4]) -> [i32; 4] {
     let words = k / 4;
@@ -38,7 +45,7 @@ pub unsafe fn dot_2x2(a: *const i8, w: *const i8, k: usize, acc: [i32; 4]) -> [i
     for g in 0..words {
         let i = 4 * g;
         let (x0, x1) = (load4(a.add(i)), load4(a.add(k + i)));
-        let (v0, v1) = (load4(w.add(i)), load4(w.add(k + i)));
+        let (v0, v1) = (load4(w.add(g * CELL)), load4(w.add(g * CELL + NEXT_ROW)));
         let (x0e, x0o, x1e, x1o) = (sxtb16(x0), sxtb16_ror8(x0), sxtb16(x1), sxtb16_ror8(x1));
         let (v0e, v0o, v1e, v1o) = (sxtb16(v0), sxtb16_ror8(v0), sxtb16(v1), sxtb16_ror8(v1));
         c[0] = smlad(x0o, v0o, smlad(x0e, v0e, c[0]));
@@ -47,17 +54,18 @@ pub unsafe fn dot_2x2(a: *const i8, w: *const i8, k: usize, acc: [i32; 4]) -> [i
         c[3] = smlad(x1o, v1o, smlad(x1e, v1e, c[3]));
     }
     let i = 4 * words;
+    let w1 = w.add(NEXT_ROW);
     [
         tail(a, w, i, k, c[0]),
-        tail(a, w.add(k), i, k, c[1]),
+        tail(a, w1, i, k, c[1]),
         tail(a.add(k), w, i, k, c[2]),
-        tail(a.add(k), w.add(k), i, k, c[3]),
+        tail(a.add(k), w1, i, k, c[3]),
     ]
 }
 
 /// One word (four `k` steps) of the 2×2 block: 20 instructions for 16 multiply-adds.
-/// Registers: `r0` row 0 of `a` (post-incremented), `r1` row 0 of `w` (post-incremented), `r3`
-/// the row stride `k`, `r4..r7` the accumulators, `r8..r12` and `lr` temporaries.
+/// Registers: `r0` row 0 of `a` (post-incremented), `r1` row 0 of `w` (post-incremented by a
+/// cell; row 1's word is 4 bytes on), `r3` the activation row stride `k`, `r4..r7` the accumulators, `r8..r12` and `lr` temporaries.
 #[cfg(mote_dsp)]
 macro_rules! dot_2x2_word {
     () => {
@@ -67,14 +75,14 @@ macro_rules! dot_2x2_word {
         sxtb16 r9, r9
         sxtb16 r11, r8, ror #8
         sxtb16 r8, r8
-        ldr r12, [r1, r3]
+        ldr r12, [r1, #4]
         sxtb16 lr, r12, ror #8
         sxtb16 r12, r12
         smlad r5, r9, r12, r5
         smlad r5, r10, lr, r5
         smlad r7, r8, r12, r7
         smlad r7, r11, lr, r7
-        ldr r12, [r1], #4
+        ldr r12, [r1], #32
         sxtb16 lr, r12, ror #8
         sxtb16 r12, r12
         smlad r4, r9, r12, r4
@@ -150,38 +158,39 @@ unsafe extern "C" fn dot_2x2_words(
     )
 }
 
-/// One activation row times two weight rows (`w`, `w + k`): `acc + [a·w0, a·w1]`.
+/// One activation row times two neighbouring blocked weight rows (`w`, `w + 4`):
+/// `acc + [a·w0, a·w1]`.
 ///
 /// # Safety
-/// `a` must address `k` readable bytes and `w` `2k`.
+/// `a` must address `k` readable bytes and `w` the two rows' words.
 #[inline(always)]
 pub unsafe fn dot_1x2(a: *const i8, w: *const i8, k: usize, acc: [i32; 2]) -> [i32; 2] {
     let [mut c0, mut c1] = acc;
-    let w1 = w.add(k);
+    let w1 = w.add(NEXT_ROW);
     let mut i = 0;
     while i + 4 <= k {
         let x = load4(a.add(i));
         let (xe, xo) = (sxtb16(x), sxtb16_ror8(x));
-        let v0 = load4(w.add(i));
+        let v0 = load4(w.add(i / DEPTH * CELL));
         c0 = smlad(xo, sxtb16_ror8(v0), smlad(xe, sxtb16(v0), c0));
-        let v1 = load4(w1.add(i));
+        let v1 = load4(w1.add(i / DEPTH * CELL));
         c1 = smlad(xo, sxtb16_ror8(v1), smlad(xe, sxtb16(v1), c1));
         i += 4;
     }
     [tail(a, w, i, k, c0), tail(a, w1, i, k, c1)]
 }
 
-/// One activation row times one weight row.
+/// One activation row times one blocked weight row.
 ///
 /// # Safety
-/// Both pointers must address `k` readable bytes.
+/// `a` must address `k` readable bytes and `w` the row's words.
 #[inline(always)]
 pub unsafe fn dot_1x1(a: *const i8, w: *const i8, k: usize, acc: i32) -> i32 {
     let mut c = acc;
     let mut i = 0;
     while i + 4 <= k {
         let x = load4(a.add(i));
-        let v = load4(w.add(i));
+        let v = load4(w.add(i / DEPTH * CELL));
         c = smlad(
             sxtb16_ror8(x),
             sxtb16_ror8(v),
@@ -194,9 +203,7 @@ pub unsafe fn dot_1x1(a: *const i8, w: *const i8, k: usize, acc: i32) -> i32 {
 
 /// One or two activation rows against every weight row, requantized into output rows.
 pub(crate) struct RowBlock<'a, 'b> {
-    /// Which tiles to use.
-    pub path: super::KernelPath,
-    /// Weights `[m, k]`.
+    /// Weights `[m, k]`, blocked.
     pub w: &'a [i8],
     /// Output channels.
     pub m: usize,
@@ -213,27 +220,29 @@ impl RowBlock<'_, '_> {
     /// (1 or 2) rows given back to back.
     pub(crate) fn run(&self, rows: &[i8], out: &mut [i8]) {
         let (m, k) = (self.m, self.k);
+        let shape = Blocked { rows: m, k };
         let n = rows.len() / k;
         assert!(
             (n == 1 || n == 2)
                 && rows.len() == n * k
                 && out.len() == n * m
-                && self.w.len() >= m * k
+                && shape.byte_len().is_some_and(|len| self.w.len() >= len)
         );
         let (a, wp) = (rows.as_ptr(), self.w.as_ptr());
-        let mut o = self.run_vector_tiles(rows, out);
-        // SAFETY (all blocks below): `w` holds `m` rows of `k` bytes and `rows` `n` rows
-        // (asserted above); `o + 1 < m` inside the pair loops.
+        // SAFETY (all blocks below): `w` holds the blocked `m × k` matrix and `rows` `n` rows
+        // (asserted above); `o + 1 < m` inside the pair loops, and `o` is even there, so rows
+        // `o` and `o + 1` share cells.
         let rq = self.requant;
         let (zp, lo, hi) = (rq.zero_point, rq.min as i32, rq.max as i32);
         let to_i8 = |acc: i32, (mult, shift): (i32, i32)| {
             let v = crate::quant::requantize_nonneg(acc, mult, shift).saturating_add(zp);
             v.clamp(lo, hi) as i8
         };
+        let mut o = 0;
         while o + 2 <= m {
             let (b0, b1) = (self.bias.i32_at(o), self.bias.i32_at(o + 1));
             let (q0, q1) = (rq.factors(o), rq.factors(o + 1));
-            let wo = unsafe { wp.add(o * k) };
+            let wo = unsafe { wp.add(shape.row_start(o)) };
             if n == 2 {
                 let c = unsafe { dot_2x2(a, wo, k, [b0, b1, b0, b1]) };
                 out[o] = to_i8(c[0], q0);
@@ -248,49 +257,11 @@ impl RowBlock<'_, '_> {
             o += 2;
         }
         if o < m {
+            let wo = unsafe { wp.add(shape.row_start(o)) };
             for r in 0..n {
-                let acc = unsafe { dot_1x1(a.add(r * k), wp.add(o * k), k, self.bias.i32_at(o)) };
+                let acc = unsafe { dot_1x1(a.add(r * k), wo, k, self.bias.i32_at(o)) };
                 out[r * m + o] = self.requant.apply(acc, o);
             }
-        }
-    }
-}
-
-impl RowBlock<'_, '_> {
-    /// The 2×4 vector tiles of the path (AVX2 or NEON) over channels in fours; returns the first
-    /// channel left for the scalar-register loops (0 on paths without vector tiles).
-    fn run_vector_tiles(&self, rows: &[i8], out: &mut [i8]) -> usize {
-        let (m, k) = (self.m, self.k);
-        let n = rows.len() / k;
-        let rq = self.requant;
-        let has_tiles = match self.path {
-            super::KernelPath::Avx2 => cfg!(target_arch = "x86_64"),
-            super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm => {
-                cfg!(target_arch = "aarch64")
-            }
-            _ => false,
-        };
-        if !has_tiles {
-            return 0;
-        }
-        // `run` asserted the row, weight and output lengths
-        assert!(self.bias.data.len() >= 4 * m && rq.table.data.len() >= 8 * m);
-        let shape = (m, k);
-        let requant = (rq.zero_point, rq.min, rq.max);
-        let (bias, table) = (self.bias.data.as_ptr(), rq.table.data.as_ptr());
-        let (a, w, y) = (rows.as_ptr(), self.w.as_ptr(), out.as_mut_ptr());
-        // SAFETY: a path is only selected when the CPU has it (`KernelPath::is_supported`);
-        // the lengths are asserted here and in `run`.
-        #[cfg(target_arch = "x86_64")]
-        return unsafe { super::avx2::rows_times_weights(a, n, w, shape, bias, table, requant, y) };
-        #[cfg(target_arch = "aarch64")]
-        return unsafe {
-            super::neon::rows_times_weights(self.path, a, n, w, shape, bias, table, requant, y)
-        };
-        #[allow(unreachable_code)]
-        {
-            let _ = (n, shape, requant, bias, table, a, w, y);
-            0
         }
     }
 }

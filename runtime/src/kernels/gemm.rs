@@ -1,38 +1,49 @@
-//! Convolution as a matrix product on the vector paths (AVX2, NEON): four output pixels at a
-//! time against every output channel, eight channels per vector.
+//! Convolution and fully-connected layers as a matrix product on the vector paths (AVX2,
+//! NEON): four rows (output pixels) at a time against every output channel, eight channels per
+//! block of the blocked weights ([`crate::blocked`]).
 //!
-//! Why a second tiling next to [`super::dot::RowBlock`]: MobileNet-style pointwise layers have
-//! few input channels (8–200), so a tile that sums along `k` spends more on its horizontal
-//! reductions and per-tile requantization than on multiply-adds. Here each vector lane is an
-//! output channel: an activation (or a pair) is broadcast and multiplied by the weights of eight
-//! channels, the sums land in channel order and a requantization serves four pixels × eight
-//! channels. The weights are reordered into that channel-vector order on the stack once per op
-//! (`k × co` int16, bounded by [`MAX_WEIGHTS`]); larger layers keep the row tiles. The sums are
-//! the reference kernel's (raw products, zero point folded into the bias), wrapping the same way.
+//! Why this tiling: MobileNet-style pointwise layers have few input channels (8–200), so a tile
+//! that sums along `k` spends more on its horizontal reductions and per-tile requantization than
+//! on multiply-adds. Here the lanes are output channels: activations are broadcast against a
+//! cell of eight channels' weights, the sums land in channel order and one requantization
+//! serves four pixels × eight channels. The weights are streamed as the quantizer stored them.
+//! The sums are the reference kernel's (raw products, zero point folded into the bias), wrapping
+//! the same way.
 
 use super::conv::Geometry;
+use crate::blocked::{Blocked, CELL, DEPTH, ROWS};
 use crate::tensor::{TensorMut, TensorRef};
 
 /// Output pixels per tile.
 const TILE: usize = 4;
-/// Longest row (`kh·kw·cin`) handled here.
+/// Longest row (`kh·kw·cin` or a fully-connected `K`) handled here: rows are staged on the
+/// stack. Longer ones take the row kernels.
 const MAX_K: usize = 2048;
-/// Most weight values (`k` rounded up to even × channel blocks × 8) reordered on the stack.
-const MAX_WEIGHTS: usize = 16384;
-/// Most channel blocks (512 output channels).
-const MAX_BLOCKS: usize = 64;
+/// Channel blocks whose requantization constants are prepared once per op (512 channels);
+/// further blocks prepare theirs per tile.
+const CACHED_BLOCKS: usize = 64;
 
-/// Run the convolution if the path has a channel-vector kernel and the layer fits its stack
-/// buffers; `false` leaves the output untouched for the caller's kernel.
+/// What the matrix product computes: `images` × `pixels` rows of `k` against `co` channels.
+#[derive(Clone, Copy)]
+pub(super) struct GemmShape {
+    pub(super) images: usize,
+    pub(super) pixels: usize,
+    pub(super) co: usize,
+    pub(super) k: usize,
+}
+
+/// Run the layer if the path has a channel-vector kernel and the rows fit the stack buffers;
+/// `false` leaves the output untouched for the caller's kernel. `geometry` says where a pixel's
+/// row comes from (gathered by im2col, or read in place when `in_place`).
 pub(super) fn eval(
     path: super::KernelPath,
     ins: &[TensorRef<'_>],
     outs: &mut [TensorMut<'_>],
-    geometry: &Geometry,
-    in_place: bool,
+    (geometry, in_place): (&Geometry, bool),
+    shape: GemmShape,
     clamp: (i8, i8),
 ) -> bool {
-    let Some(layer) = Layer::new(ins, outs, geometry, in_place, clamp) else {
+    let Some(layer) = Layer::new(ins, outs, geometry, in_place, shape, clamp) else {
         return false;
     };
     let _ = (path, &layer);
@@ -49,8 +60,9 @@ pub(super) fn eval(
         super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
     ) {
         // SAFETY: NEON is part of every AArch64 core, the dot-product path is only selected on
-        // CPUs that have it; lengths checked by `Layer::new` and `neon::eval`.
-        return unsafe { neon::eval(path, &layer, ins, outs) };
+        // CPUs that have it; lengths checked by `Layer::new`.
+        unsafe { neon::eval(path, &layer, ins, outs) };
+        return true;
     }
     false
 }
@@ -61,9 +73,11 @@ struct Layer<'g> {
     in_place: bool,
     /// Output channels.
     co: usize,
-    /// Row length `kh·kw·cin`.
+    /// Row length.
     k: usize,
-    /// Output pixels per image.
+    /// The blocked weights' shape.
+    blocked: Blocked,
+    /// Output pixels (rows) per image.
     pixels: usize,
     images: usize,
     zero_point: i32,
@@ -76,45 +90,43 @@ impl<'g> Layer<'g> {
         outs: &[TensorMut<'_>],
         geometry: &'g Geometry,
         in_place: bool,
+        s: GemmShape,
         clamp: (i8, i8),
     ) -> Option<Layer<'g>> {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let y = &outs[0];
-        let co = w.info.dims[0] as usize;
-        let k = (w.info.dims[1] * w.info.dims[2] * w.info.dims[3]) as usize;
-        let pixels = (y.info.dims[1] * y.info.dims[2]) as usize;
-        let images = x.info.dims[0] as usize;
-        let fits = co >= 8
-            && co.div_ceil(8) <= MAX_BLOCKS
-            && k <= MAX_K
-            && k.div_ceil(2) * 2 * co.div_ceil(8) * 8 <= MAX_WEIGHTS
-            && pixels >= TILE
-            && w.data.len() >= co * k
-            && bias.data.len() >= 4 * co
-            && rq.data.len() >= 8 * co
-            && x.data.len() >= images * geometry.h * geometry.w * geometry.c
-            && y.data.len() >= images * pixels * co
-            && (!in_place || geometry.c == k);
+        let blocked = Blocked { rows: s.co, k: s.k };
+        let image_len = geometry.h * geometry.w * geometry.c;
+        let fits = s.co > 0
+            && s.k > 0
+            && s.k <= MAX_K
+            && s.pixels > 0
+            && blocked.byte_len().is_some_and(|n| w.data.len() >= n)
+            && bias.data.len() >= 4 * s.co
+            && rq.data.len() >= 8 * s.co
+            && x.data.len() >= s.images * image_len
+            && y.data.len() >= s.images * s.pixels * s.co
+            && (!in_place || (geometry.c == s.k && image_len >= s.pixels * s.k));
         fits.then_some(Layer {
             geometry,
             in_place,
-            co,
-            k,
-            pixels,
-            images,
+            co: s.co,
+            k: s.k,
+            blocked,
+            pixels: s.pixels,
+            images: s.images,
             zero_point: y.info.zero_point,
             clamp,
         })
     }
 
-    /// First channel of block `b` (eight channels); the last block overlaps the one before it
-    /// when `co` is not a multiple of 8 (those channels are computed twice, identically).
-    fn block_start(&self, b: usize) -> usize {
-        (8 * b).min(self.co - 8)
+    fn blocks(&self) -> usize {
+        self.blocked.blocks()
     }
 
-    fn blocks(&self) -> usize {
-        self.co.div_ceil(8)
+    /// Channels of block `b` that exist (8, or fewer in a last, padded block).
+    fn live_channels(&self, b: usize) -> usize {
+        (self.co - ROWS * b).min(ROWS)
     }
 
     /// The input row of output pixel `px` (its first `k` bytes; more may follow): in place,
@@ -129,8 +141,49 @@ impl<'g> Layer<'g> {
     }
 }
 
-/// AVX2: `VPMADDWD` of a broadcast activation pair (int16) with eight channels' weight pairs
-/// adds 16 products into eight int32 lanes; four pixels share each weight vector.
+/// Block `b`'s bias (8 int32) and requantization entries (8 pairs): pointers into the tensors,
+/// or, for a last block with fewer channels, into `spare`, a copy padded with zeros (the padded
+/// channels' results are computed and dropped).
+///
+/// # Safety
+/// `bias` and `table` must hold `4·co` and `8·co` bytes.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+unsafe fn block_constants(
+    l: &Layer<'_>,
+    b: usize,
+    (bias, table): (*const u8, *const u8),
+    spare: &mut [u8; 96],
+) -> (*const u8, *const u8) {
+    let c0 = ROWS * b;
+    let live = l.live_channels(b);
+    if live == ROWS {
+        return (bias.add(4 * c0), table.add(8 * c0));
+    }
+    spare.fill(0);
+    core::ptr::copy_nonoverlapping(bias.add(4 * c0), spare.as_mut_ptr(), 4 * live);
+    core::ptr::copy_nonoverlapping(table.add(8 * c0), spare.as_mut_ptr().add(32), 8 * live);
+    (spare.as_ptr(), spare.as_ptr().add(32))
+}
+
+/// Store the first `live` of eight output bytes.
+///
+/// # Safety
+/// `dst` must address `live` writable bytes.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+unsafe fn store8(dst: *mut i8, bytes: u64, live: usize) {
+    if live == ROWS {
+        (dst as *mut u64).write_unaligned(bytes);
+    } else {
+        let b = bytes.to_le_bytes();
+        core::ptr::copy_nonoverlapping(b.as_ptr() as *const i8, dst, live);
+    }
+}
+
+/// AVX2: each half of a cell (four channels × four `k`) is widened to int16 and multiplied by a
+/// broadcast run of the pixel's four activations with `VPMADDWD`, so a lane holds one channel's
+/// sum over a pair of `k`; at the end of the row one `VPHADDD` and a lane permutation give the
+/// eight channel sums in order. Four pixels share each widened cell.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
@@ -142,46 +195,35 @@ mod avx2 {
     pub(super) unsafe fn eval(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let (k, co) = (l.k, l.co);
-        let pairs = k.div_ceil(2);
-        let wd = w.as_i8();
-        // packed[b·pairs + q]: channels block_start(b)..+8, each (w[2q], w[2q+1]) as int16
-        let mut packed: MaybeUninit<[__m256i; MAX_WEIGHTS / 16]> = MaybeUninit::uninit();
-        let packed = packed.as_mut_ptr() as *mut __m256i;
-        let lanes = packed as *mut i16;
-        for b in 0..l.blocks() {
-            let c0 = l.block_start(b);
-            for j in 0..8 {
-                // one weight row, read in order, written to lane pair j of each vector
-                let row = wd.as_ptr().add((c0 + j) * k);
-                let dst = lanes.add(b * pairs * 16 + 2 * j);
-                for t in 0..k {
-                    dst.add((t / 2) * 16 + t % 2).write(*row.add(t) as i16);
-                }
-                if k % 2 == 1 {
-                    dst.add((k / 2) * 16 + 1).write(0);
-                }
-            }
-        }
-        // rows widened to int16, one zero past `k` so the last pair of an odd row is whole
-        let mut wide: MaybeUninit<[[i16; MAX_K + 2]; TILE]> = MaybeUninit::uninit();
-        let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 2];
+        let groups = l.blocked.groups();
+        let weights = w.data.as_ptr() as *const i8;
+        // rows widened to int16, zeros up to a whole group
+        let mut wide: MaybeUninit<[[i16; MAX_K + 4]; TILE]> = MaybeUninit::uninit();
+        let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 4];
         let mut cols = [[0i8; MAX_K]; TILE];
         let (zp, (lo, hi)) = (l.zero_point, l.clamp);
-        let table = rq.data.as_ptr();
-        let mut requant: MaybeUninit<[Requant8; MAX_BLOCKS]> = MaybeUninit::uninit();
-        let requant = requant.as_mut_ptr() as *mut Requant8;
-        for b in 0..l.blocks() {
-            let c0 = l.block_start(b);
-            requant
-                .add(b)
-                .write(Requant8::from_table(table.add(8 * c0), false, zp, lo, hi));
+        let make = |b: usize| -> (Requant8, __m256i) {
+            let mut spare = [0u8; 96];
+            let (bp, tp) =
+                block_constants(l, b, (bias.data.as_ptr(), rq.data.as_ptr()), &mut spare);
+            (
+                Requant8::from_table(tp, false, zp, lo, hi),
+                _mm256_loadu_si256(bp as *const __m256i),
+            )
+        };
+        let cached = l.blocks().min(CACHED_BLOCKS);
+        let mut constants: MaybeUninit<[(Requant8, __m256i); CACHED_BLOCKS]> =
+            MaybeUninit::uninit();
+        let constants = constants.as_mut_ptr() as *mut (Requant8, __m256i);
+        for b in 0..cached {
+            constants.add(b).write(make(b));
         }
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
         for img in 0..l.images {
             let image = &xd[img * image_len..(img + 1) * image_len];
-            let out = &mut yd[img * l.pixels * co..(img + 1) * l.pixels * co];
+            let out = yd[img * l.pixels * co..(img + 1) * l.pixels * co].as_mut_ptr();
             let mut px = 0;
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
@@ -189,52 +231,45 @@ mod avx2 {
                     let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
                     let dst = wide.add(r) as *mut i16;
                     widen(row, dst);
-                    dst.add(k).write(0);
+                    for i in k..DEPTH * groups {
+                        dst.add(i).write(0);
+                    }
                 }
-                let at = |r: usize| wide.add(r) as *const i32;
-                let rows = [at(0), at(1), at(2), at(3)];
                 let live = TILE.min(l.pixels - px);
-                let store = |out: &mut [i8], b: usize, acc: [__m256i; TILE]| {
-                    let c0 = l.block_start(b);
+                for b in 0..l.blocks() {
+                    let made;
+                    let (requant, bias_v) = if b < cached {
+                        &*constants.add(b)
+                    } else {
+                        made = make(b);
+                        &made
+                    };
+                    let cells = weights.add(b * l.blocked.block_stride());
+                    let mut low = [_mm256_setzero_si256(); TILE];
+                    let mut high = [_mm256_setzero_si256(); TILE];
+                    for g in 0..groups {
+                        let cell = cells.add(g * CELL);
+                        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(cell as *const __m128i));
+                        let w1 =
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128(cell.add(16) as *const __m128i));
+                        for r in 0..TILE {
+                            let run = (wide.add(r) as *const i16).add(DEPTH * g);
+                            let xq = _mm256_set1_epi64x((run as *const i64).read_unaligned());
+                            low[r] = _mm256_add_epi32(low[r], _mm256_madd_epi16(xq, w0));
+                            high[r] = _mm256_add_epi32(high[r], _mm256_madd_epi16(xq, w1));
+                        }
+                    }
+                    // hadd: [c0 c1 c4 c5 | c2 c3 c6 c7]; the permutation puts them in order
+                    let sums: [__m256i; TILE] = core::array::from_fn(|r| {
+                        let s = _mm256_hadd_epi32(low[r], high[r]);
+                        _mm256_add_epi32(_mm256_permute4x64_epi64::<0xD8>(s), *bias_v)
+                    });
                     let mut lanes = [0u64; TILE];
-                    let bytes = (*requant.add(b)).apply4(acc);
-                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, bytes);
+                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, requant.apply4(sums));
+                    let (c0, channels) = (ROWS * b, l.live_channels(b));
                     for (r, &v) in lanes.iter().enumerate().take(live) {
-                        let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
-                        core::ptr::write_unaligned(dst.as_mut_ptr() as *mut u64, v);
+                        store8(out.add((px + r) * co + c0), v, channels);
                     }
-                };
-                let bias_of = |b: usize| {
-                    _mm256_loadu_si256(bias.data.as_ptr().add(4 * l.block_start(b)) as *const _)
-                };
-                let mut b = 0;
-                // two channel blocks at a time: each broadcast activation pair serves 16 lanes
-                while b + 2 <= l.blocks() {
-                    let (mut acc0, mut acc1) = ([bias_of(b); TILE], [bias_of(b + 1); TILE]);
-                    let (w0, w1) = (packed.add(b * pairs), packed.add((b + 1) * pairs));
-                    for q in 0..pairs {
-                        let (v0, v1) = (*w0.add(q), *w1.add(q));
-                        for r in 0..TILE {
-                            let xv = _mm256_set1_epi32(rows[r].add(q).read_unaligned());
-                            acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(xv, v0));
-                            acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(xv, v1));
-                        }
-                    }
-                    store(out, b, acc0);
-                    store(out, b + 1, acc1);
-                    b += 2;
-                }
-                if b < l.blocks() {
-                    let mut acc = [bias_of(b); TILE];
-                    let wb = packed.add(b * pairs);
-                    for q in 0..pairs {
-                        let wv = *wb.add(q);
-                        for r in 0..TILE {
-                            let xv = _mm256_set1_epi32(rows[r].add(q).read_unaligned());
-                            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(xv, wv));
-                        }
-                    }
-                    store(out, b, acc);
                 }
                 px += TILE;
             }
@@ -257,10 +292,11 @@ mod avx2 {
     }
 }
 
-/// NEON: on the baseline path `SMLAL`/`SMLAL2` by element multiply eight channels' int16
-/// weights by one int16 activation (eight products per instruction); with the dot-product
-/// extension `SDOT` by element multiplies four channels × four `k` of int8 weights by four
-/// activations of one pixel (16 products per instruction). Four pixels share each weight load.
+/// NEON: on the baseline path `LD4` splits a cell into four vectors of eight channels (one per
+/// `k`), widened to int16, and `SMLAL`/`SMLAL2` by element multiply them by one int16
+/// activation (eight products per instruction); with the dot-product extension `SDOT` by
+/// element multiplies a cell's half (four channels × four `k`) by four activations of one
+/// pixel (16 products per instruction). Four pixels share each weight load.
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use super::*;
@@ -272,13 +308,12 @@ mod neon {
     /// Four pixels' int32 sums for eight channels (two vectors each).
     type Sums = [[int32x4_t; 2]; TILE];
 
-    /// Returns `false` (nothing written) when the reordered weights do not fit.
     pub(super) unsafe fn eval(
         path: KernelPath,
         l: &Layer<'_>,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
-    ) -> bool {
+    ) {
         if matches!(path, KernelPath::Dotprod | KernelPath::I8mm) {
             eval_dotprod(l, ins, outs)
         } else {
@@ -287,36 +322,38 @@ mod neon {
     }
 
     /// The shared loop: gather and prepare four rows (`load_row(r, row)`, where `row` holds
-    /// the pixel's `k` bytes and possibly more), then per channel block `sums(b, bias)` (the
-    /// sums start from the bias), requantization and stores.
+    /// the pixel's `k` bytes and possibly more), then per channel block `sums(cells, bias)`
+    /// (`cells`: the block's weights; the sums start from the bias), requantization and stores.
     #[inline(always)]
     unsafe fn drive(
         l: &Layer<'_>,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
         mut load_row: impl FnMut(usize, &[i8]),
-        mut sums: impl FnMut(usize, [int32x4_t; 2]) -> Sums,
+        mut sums: impl FnMut(*const i8, [int32x4_t; 2]) -> Sums,
     ) {
-        let (x, bias, rq) = (&ins[0], &ins[2], &ins[3]);
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let co = l.co;
-        let mut requant: MaybeUninit<[Requant16; MAX_BLOCKS]> = MaybeUninit::uninit();
+        let make = |b: usize| -> Requant16 {
+            let mut spare = [0u8; 96];
+            let (bp, tp) =
+                block_constants(l, b, (bias.data.as_ptr(), rq.data.as_ptr()), &mut spare);
+            Requant16::repeat8(tp, bp, l.zero_point, l.clamp)
+        };
+        let cached = l.blocks().min(CACHED_BLOCKS);
+        let mut requant: MaybeUninit<[Requant16; CACHED_BLOCKS]> = MaybeUninit::uninit();
         let requant = requant.as_mut_ptr() as *mut Requant16;
-        for b in 0..l.blocks() {
-            let c0 = l.block_start(b);
-            requant.add(b).write(Requant16::repeat8(
-                rq.data.as_ptr().add(8 * c0),
-                bias.data.as_ptr().add(4 * c0),
-                l.zero_point,
-                l.clamp,
-            ));
+        for b in 0..cached {
+            requant.add(b).write(make(b));
         }
+        let weights = w.data.as_ptr() as *const i8;
         let mut cols = [[0i8; MAX_K]; TILE];
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
         for img in 0..l.images {
             let image = &xd[img * image_len..(img + 1) * image_len];
-            let out = &mut yd[img * l.pixels * co..(img + 1) * l.pixels * co];
+            let out = yd[img * l.pixels * co..(img + 1) * l.pixels * co].as_mut_ptr();
             let mut px = 0;
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
@@ -325,21 +362,30 @@ mod neon {
                 }
                 let live = TILE.min(l.pixels - px);
                 for b in 0..l.blocks() {
-                    let c0 = l.block_start(b);
-                    let rq = &*requant.add(b);
+                    let made;
+                    let rq = if b < cached {
+                        &*requant.add(b)
+                    } else {
+                        made = make(b);
+                        &made
+                    };
                     let [b0, b1, _, _] = rq.bias();
-                    let s = sums(b, [b0, b1]);
+                    let s = sums(weights.add(b * l.blocked.block_stride()), [b0, b1]);
+                    let (c0, channels) = (ROWS * b, l.live_channels(b));
                     for pair in 0..TILE / 2 {
                         let (a, z) = (s[2 * pair], s[2 * pair + 1]);
-                        let bytes = rq.apply([a[0], a[1], z[0], z[1]]);
+                        let bytes = vreinterpretq_u64_s8(rq.apply([a[0], a[1], z[0], z[1]]));
                         let r = 2 * pair;
                         if r < live {
-                            let dst = &mut out[(px + r) * co + c0..(px + r) * co + c0 + 8];
-                            vst1_s8(dst.as_mut_ptr(), vget_low_s8(bytes));
+                            store8(
+                                out.add((px + r) * co + c0),
+                                vgetq_lane_u64::<0>(bytes),
+                                channels,
+                            );
                         }
                         if r + 1 < live {
-                            let dst = &mut out[(px + r + 1) * co + c0..(px + r + 1) * co + c0 + 8];
-                            vst1_s8(dst.as_mut_ptr(), vget_high_s8(bytes));
+                            let v = vgetq_lane_u64::<1>(bytes);
+                            store8(out.add((px + r + 1) * co + c0), v, channels);
                         }
                     }
                 }
@@ -348,34 +394,13 @@ mod neon {
         }
     }
 
-    /// Baseline: weights as int16, `[block][k rounded up to 8][8 channels]`.
+    /// Baseline: rows widened to int16 (zeros up to a multiple of 8); per cell `LD4` gives
+    /// the eight channels' weights for each of its four `k`.
     #[target_feature(enable = "neon")]
-    unsafe fn eval_baseline(
-        l: &Layer<'_>,
-        ins: &[TensorRef<'_>],
-        outs: &mut [TensorMut<'_>],
-    ) -> bool {
+    unsafe fn eval_baseline(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let k = l.k;
+        let groups = l.blocked.groups();
         let kp = k.div_ceil(8) * 8;
-        if kp * l.blocks() > MAX_WEIGHTS / 8 {
-            return false;
-        }
-        let wd = ins[1].as_i8();
-        let mut packed: MaybeUninit<[int16x8_t; MAX_WEIGHTS / 8]> = MaybeUninit::uninit();
-        let packed = packed.as_mut_ptr() as *mut int16x8_t;
-        let lanes = packed as *mut i16;
-        for b in 0..l.blocks() {
-            let c0 = l.block_start(b);
-            for j in 0..8 {
-                // one weight row, read in order, written to lane j of each vector
-                let row = wd.as_ptr().add((c0 + j) * k);
-                let dst = lanes.add(b * kp * 8 + j);
-                for t in 0..kp {
-                    let v = if t < k { *row.add(t) as i16 } else { 0 };
-                    dst.add(t * 8).write(v);
-                }
-            }
-        }
         let mut wide: MaybeUninit<[[i16; MAX_K + 8]; TILE]> = MaybeUninit::uninit();
         let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 8];
         let load_row = |r: usize, row: &[i8]| {
@@ -392,28 +417,35 @@ mod neon {
                 i += 1;
             }
         };
-        let sums = |b: usize, bias: [int32x4_t; 2]| -> Sums {
+        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums {
             let mut acc = [bias; TILE];
-            let wb = packed.add(b * kp);
             let rows: [*const i16; TILE] = core::array::from_fn(|r| wide.add(r) as *const i16);
+            let widen4 = |g: usize| {
+                let c = vld4_s8(cells.add(g * CELL));
+                [vmovl_s8(c.0), vmovl_s8(c.1), vmovl_s8(c.2), vmovl_s8(c.3)]
+            };
             let mut g = 0;
-            while g < kp {
-                let xs: [int16x8_t; TILE] = core::array::from_fn(|r| vld1q_s16(rows[r].add(g)));
-                let w = wb.add(g);
-                mla_lane::<0>(&mut acc, *w, &xs);
-                mla_lane::<1>(&mut acc, *w.add(1), &xs);
-                mla_lane::<2>(&mut acc, *w.add(2), &xs);
-                mla_lane::<3>(&mut acc, *w.add(3), &xs);
-                mla_lane::<4>(&mut acc, *w.add(4), &xs);
-                mla_lane::<5>(&mut acc, *w.add(5), &xs);
-                mla_lane::<6>(&mut acc, *w.add(6), &xs);
-                mla_lane::<7>(&mut acc, *w.add(7), &xs);
-                g += 8;
+            while g < groups {
+                // activations of groups g and g + 1 (zeros past the row)
+                let xs: [int16x8_t; TILE] =
+                    core::array::from_fn(|r| vld1q_s16(rows[r].add(DEPTH * g)));
+                let w = widen4(g);
+                mla_lane::<0>(&mut acc, w[0], &xs);
+                mla_lane::<1>(&mut acc, w[1], &xs);
+                mla_lane::<2>(&mut acc, w[2], &xs);
+                mla_lane::<3>(&mut acc, w[3], &xs);
+                if g + 1 < groups {
+                    let w = widen4(g + 1);
+                    mla_lane::<4>(&mut acc, w[0], &xs);
+                    mla_lane::<5>(&mut acc, w[1], &xs);
+                    mla_lane::<6>(&mut acc, w[2], &xs);
+                    mla_lane::<7>(&mut acc, w[3], &xs);
+                }
+                g += 2;
             }
             acc
         };
         drive(l, ins, outs, load_row, sums);
-        true
     }
 
     /// `acc[r] += w · xs[r][L]` for eight channels of int16 weights.
@@ -425,56 +457,19 @@ mod neon {
         }
     }
 
-    /// `SDOT`: weights as int8, `[block][k/4 rounded up][8 channels][4]`; rows as int8 padded
-    /// with zeros to a multiple of 16.
+    /// `SDOT`: each cell is two vectors of four channels × four `k`; rows as int8, padded with
+    /// zeros to a multiple of 16.
     #[target_feature(enable = "neon,dotprod")]
-    unsafe fn eval_dotprod(
-        l: &Layer<'_>,
-        ins: &[TensorRef<'_>],
-        outs: &mut [TensorMut<'_>],
-    ) -> bool {
+    unsafe fn eval_dotprod(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let k = l.k;
-        let groups = k.div_ceil(4);
-        if 32 * groups * l.blocks() > 2 * MAX_WEIGHTS {
-            return false;
-        }
-        let wd = ins[1].as_i8();
-        let mut packed: MaybeUninit<[int8x16_t; MAX_WEIGHTS / 8]> = MaybeUninit::uninit();
-        let packed = packed.as_mut_ptr() as *mut int8x16_t;
-        for b in 0..l.blocks() {
-            let c0 = l.block_start(b);
-            for g in 0..groups {
-                // four channels' four weights (one word each) per vector
-                let word = |ch: usize| -> u32 {
-                    let row = &wd[ch * k..(ch + 1) * k];
-                    match row.get(4 * g..4 * g + 4) {
-                        Some(w) => {
-                            u32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8])
-                        }
-                        None => {
-                            let mut w = [0u8; 4];
-                            for (i, v) in w.iter_mut().enumerate() {
-                                *v = row.get(4 * g + i).map_or(0, |&b| b as u8);
-                            }
-                            u32::from_le_bytes(w)
-                        }
-                    }
-                };
-                for half in 0..2 {
-                    let words: [u32; 4] = core::array::from_fn(|j| word(c0 + 4 * half + j));
-                    packed
-                        .add(2 * (b * groups + g) + half)
-                        .write(vreinterpretq_s8_u32(vld1q_u32(words.as_ptr())));
-                }
-            }
-        }
+        let groups = l.blocked.groups();
         let mut rows8 = [[0i8; MAX_K + 16]; TILE];
         let padded = k.div_ceil(16) * 16;
         let rows_ptr = rows8.as_mut_ptr();
         let mut rows: [*const i8; TILE] = [core::ptr::null(); TILE];
         let rows_at = rows.as_mut_ptr();
-        // Rows are read in 16-byte steps up to `padded`; bytes past `k` meet zero weights, so
-        // a row with that much readable memory behind it is used where it lies.
+        // Rows are read in 16-byte steps up to `padded`; bytes past `k` meet zero weights or
+        // are not used, so a row with that much readable memory behind it is used where it lies.
         let load_row = |r: usize, row: &[i8]| {
             let src = if row.len() >= padded {
                 row.as_ptr()
@@ -485,13 +480,14 @@ mod neon {
             };
             rows_at.add(r).write(src);
         };
-        let sums = |b: usize, bias: [int32x4_t; 2]| -> Sums {
+        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums {
             let mut acc = [bias; TILE];
-            let wb = packed.add(2 * b * groups);
+            let wb = cells as *const int8x16_t;
             let rows = *(rows_at as *const [*const i8; TILE]);
             let mut g = 0;
             while g < groups {
-                let xs: [int8x16_t; TILE] = core::array::from_fn(|r| vld1q_s8(rows[r].add(4 * g)));
+                let xs: [int8x16_t; TILE] =
+                    core::array::from_fn(|r| vld1q_s8(rows[r].add(DEPTH * g)));
                 let w = wb.add(2 * g);
                 sdot_lane::<0>(&mut acc, *w, *w.add(1), &xs);
                 if g + 1 < groups {
@@ -508,7 +504,6 @@ mod neon {
             acc
         };
         drive(l, ins, outs, load_row, sums);
-        true
     }
 
     /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`

@@ -1,6 +1,7 @@
 //! 2-D convolution over NHWC int8 activations with per-output-channel int8 weights.
 //!
-//! Inputs: `x` int8 `[N, H, W, C]`, `w` int8 constant `[Co, KH, KW, C / groups]`, `bias` int32
+//! Inputs: `x` int8 `[N, H, W, C]`, `w` int8 constant `[Co, KH, KW, C / groups]` (stored blocked,
+//! [`crate::blocked`], with one group; dense row-major otherwise), `bias` int32
 //! constant `[Co]`, `requant` int32 constant `[Co, 2]` (multiplier, shift). Output int8
 //! `[N, OH, OW, Co]`. Padding stands for the real value 0: the input zero point. Groups cover
 //! ordinary (1), grouped and depthwise (`groups == C`) convolutions.
@@ -88,7 +89,11 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     let p = ConvParams::decode(params)?;
     s.arity(4, 1)?;
     let x = s.input(0)?;
-    let (w, _) = s.constant(1, DType::I8)?;
+    let w = if p.groups == 1 {
+        s.blocked_weights(1)?
+    } else {
+        s.constant(1, DType::I8)?.0
+    };
     let (b, _) = s.constant(2, DType::I32)?;
     let (rq, rq_data) = s.constant(3, DType::I32)?;
     let y = &s.outputs[0];
@@ -161,6 +166,19 @@ pub fn eval(
         min: p.act_min,
         max: p.act_max,
     };
+    // one group: blocked weights; several: dense [co, kh, kw, cg]
+    let row_len = kh * kw * cg;
+    let blocked = crate::blocked::Blocked {
+        rows: co,
+        k: row_len,
+    };
+    let weight_at = |o: usize, i: usize| {
+        if p.groups == 1 {
+            blocked.index(o, i)
+        } else {
+            o * row_len + i
+        }
+    };
     let mut out_i = 0usize;
     for b in 0..n {
         for oy in 0..oh {
@@ -172,17 +190,17 @@ pub fn eval(
                         let iy = oy as isize * sh - pt + ky as isize * dh;
                         for kx in 0..kw {
                             let ix = ox as isize * sw - pl + kx as isize * dw;
-                            let wrow = ((o * kh + ky) * kw + kx) * cg;
-                            let taps = &wd[wrow..wrow + cg];
+                            let first = (ky * kw + kx) * cg;
+                            let weight = |ci: usize| wd[weight_at(o, first + ci)] as i32;
                             if iy < 0 || iy >= h as isize || ix < 0 || ix >= wi as isize {
-                                for &wv in taps {
-                                    acc = acc.wrapping_add(x_zp * wv as i32);
+                                for ci in 0..cg {
+                                    acc = acc.wrapping_add(x_zp * weight(ci));
                                 }
                                 continue;
                             }
                             let xrow = ((b * h + iy as usize) * wi + ix as usize) * c + ci0;
-                            for (&xv, &wv) in xd[xrow..xrow + cg].iter().zip(taps) {
-                                acc = acc.wrapping_add(xv as i32 * wv as i32);
+                            for (ci, &xv) in xd[xrow..xrow + cg].iter().enumerate() {
+                                acc = acc.wrapping_add(xv as i32 * weight(ci));
                             }
                         }
                     }

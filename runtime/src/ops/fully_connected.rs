@@ -1,6 +1,7 @@
 //! Fully connected layer (and MatMul/Gemm with constant weights).
 //!
-//! Inputs: `x` int8 `[..., K]` (all leading dims are rows), `w` int8 constant `[M, K]`, `bias`
+//! Inputs: `x` int8 `[..., K]` (all leading dims are rows), `w` int8 constant `[M, K]` stored
+//! blocked ([`crate::blocked`]), `bias`
 //! int32 constant `[M]`, `requant` int32 constant `[M, 2]`. Output int8 `[..., M]` with the same
 //! number of rows. `y[r, m] = clamp(requantize(bias[m] + Σ_k x[r, k] · w[m, k]) + y_zp)`, with the
 //! input zero point folded into the stored bias as for [`super::conv`].
@@ -43,7 +44,7 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     let p = FcParams::decode(params)?;
     s.arity(4, 1)?;
     let x = s.input(0)?;
-    let (w, _) = s.constant(1, DType::I8)?;
+    let w = s.blocked_weights(1)?;
     let (b, _) = s.constant(2, DType::I32)?;
     let (rq, rq_data) = s.constant(3, DType::I32)?;
     let y = &s.outputs[0];
@@ -84,13 +85,10 @@ pub fn eval(p: &FcParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         min: p.act_min,
         max: p.act_max,
     };
+    let shape = crate::blocked::Blocked { rows: m, k };
     for (xr, yr) in xd.chunks_exact(k).zip(yd.chunks_exact_mut(m)) {
         for (o, out) in yr.iter_mut().enumerate() {
-            let wr = &wd[o * k..o * k + k];
-            let mut acc = bias.i32_at(o);
-            for (&a, &b) in xr.iter().zip(wr) {
-                acc = acc.wrapping_add(a as i32 * b as i32);
-            }
+            let acc = bias.i32_at(o).wrapping_add(shape.dot(wd, o, xr));
             *out = requant.apply(acc, o);
         }
     }

@@ -144,7 +144,26 @@ impl OpShapes<'_, '_> {
             t.kind == TensorKind::Constant && t.dtype == dtype,
             "parameter input must be a constant of the right dtype",
         )?;
+        ensure(
+            t.layout == crate::tensor::Layout::Dense,
+            "only Conv2d (one group) and FullyConnected weights are blocked",
+        )?;
         Ok((t, self.model.constant_data(t)))
+    }
+
+    /// Input `i` as blocked int8 weights ([`crate::blocked`]).
+    pub(crate) fn blocked_weights(
+        &self,
+        i: usize,
+    ) -> core::result::Result<&TensorInfo, &'static str> {
+        let t = self.input(i)?;
+        ensure(
+            t.kind == TensorKind::Constant
+                && t.dtype == DType::I8
+                && t.layout == crate::tensor::Layout::Blocked,
+            "weights must be a blocked int8 constant",
+        )?;
+        Ok(t)
     }
 }
 
