@@ -73,25 +73,28 @@ impl Blocked {
         let i = group * DEPTH + within % DEPTH;
         row >= self.rows || i >= self.k
     }
-    /// Whether every padding byte of `data` (the stored matrix) is zero; only cells that hold
-    /// padding are read.
+    /// Whether every padding byte of `data` (the stored matrix) is zero. Per cell, a word mask
+    /// covers the padded `k` of live rows and all of padded rows (small code: this runs on
+    /// microcontrollers when a model is opened).
     pub fn padding_is_zero(&self, data: &[u8]) -> bool {
-        let (blocks, groups) = (self.blocks(), self.groups());
-        for block in 0..blocks {
-            let live_rows = (self.rows - block * ROWS).min(ROWS);
-            for group in 0..groups {
-                let live_k = (self.k - group * DEPTH).min(DEPTH);
-                if live_rows == ROWS && live_k == DEPTH {
-                    continue;
-                }
-                let start = (block * groups + group) * CELL;
-                let Some(cell) = data.get(start..start + CELL) else {
+        let groups = self.groups();
+        for (at, cell) in data.chunks_exact(CELL).enumerate() {
+            let (block, group) = (at / groups, at % groups);
+            let live_rows = self.rows.saturating_sub(block * ROWS);
+            let live_k = self.k.saturating_sub(group * DEPTH);
+            let k_mask = if live_k >= DEPTH {
+                0
+            } else {
+                u32::MAX << (8 * live_k)
+            };
+            if live_rows >= ROWS && k_mask == 0 {
+                continue;
+            }
+            for (r, word) in cell.chunks_exact(DEPTH).enumerate() {
+                let v = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+                let mask = if r < live_rows { k_mask } else { u32::MAX };
+                if v & mask != 0 {
                     return false;
-                };
-                for (at, &v) in cell.iter().enumerate() {
-                    if v != 0 && (at / DEPTH >= live_rows || at % DEPTH >= live_k) {
-                        return false;
-                    }
                 }
             }
         }
@@ -147,6 +150,17 @@ mod tests {
                 if !s {
                     assert_eq!(out[at], 0);
                 }
+            }
+            let bytes: Vec<u8> = out.iter().map(|&v| v as u8).collect();
+            assert!(b.padding_is_zero(&bytes));
+            for at in 0..len {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= 0x10;
+                assert_eq!(
+                    b.padding_is_zero(&flipped),
+                    !b.is_padding(at),
+                    "{rows}x{k} byte {at}"
+                );
             }
             let x: Vec<i8> = (0..k).map(|v| (v * 7 % 256) as u8 as i8).collect();
             for r in 0..rows {

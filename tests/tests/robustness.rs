@@ -179,3 +179,34 @@ fn a_bigger_arena_and_repeated_invokes_give_identical_results() {
     };
     assert_eq!(run(0, 1), run(4096, 3));
 }
+
+#[test]
+fn blocked_weights_with_nonzero_padding_are_rejected() {
+    let b = model_bytes();
+    let model = Model::parse(&b).unwrap();
+    let mut tampered = 0;
+    for t in 0..model.num_tensors() as u16 {
+        let info = model.tensor(t).unwrap();
+        if info.layout != mote::Layout::Blocked {
+            continue;
+        }
+        let data = model.constant_data(&info);
+        let shape = info.blocked();
+        let Some(at) = (0..data.len()).find(|&i| shape.is_padding(i)) else {
+            continue;
+        };
+        let offset = data.as_ptr() as usize - b.as_ptr() as usize + at;
+        let mut bad = b.clone();
+        bad[offset] = 1;
+        fix_crc(&mut bad);
+        match Model::parse(&bad) {
+            Err(Error::BadTensor { tensor, reason }) => {
+                assert_eq!(tensor, t);
+                assert!(reason.contains("padding"), "{reason}");
+            }
+            other => panic!("tensor {t}: padding byte set, parse gave {other:?}"),
+        }
+        tampered += 1;
+    }
+    assert!(tampered > 0, "the model has blocked weights with padding");
+}

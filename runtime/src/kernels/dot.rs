@@ -19,13 +19,14 @@ use crate::blocked::{Blocked, CELL, DEPTH};
 /// Offset of the second of two neighbouring weight rows from the first.
 const NEXT_ROW: usize = DEPTH;
 
-/// `acc + Σ a[i] · w(i)` for `i` in `from..k`, `w` a blocked row.
+/// `acc + Σ a[i] · w(i)` for `i` in `from..k`, `w` a blocked row and `from` a multiple of 4
+/// with `k - from < 4`: the last, partial word.
 #[inline(always)]
 unsafe fn tail(a: *const i8, w: *const i8, from: usize, k: usize, acc: i32) -> i32 {
+    let (a, w) = (a.add(from), w.add(from / DEPTH * CELL));
     let mut acc = acc;
-    for i in from..k {
-        let wv = *w.add(i / DEPTH * CELL + i % DEPTH);
-        acc = acc.wrapping_add(*a.add(i) as i32 * wv as i32);
+    for j in 0..k - from {
+        acc = acc.wrapping_add(*a.add(j) as i32 * *w.add(j) as i32);
     }
     acc
 }

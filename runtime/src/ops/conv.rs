@@ -14,6 +14,7 @@
 use super::{
     check_requant_table, ensure, ChannelRequant, Check, OpShapes, ParamReader, ParamWriter,
 };
+use crate::blocked::{CELL, DEPTH};
 use crate::tensor::{DType, TensorInfo, TensorMut, TensorRef};
 
 /// Convolution parameters.
@@ -166,17 +167,19 @@ pub fn eval(
         min: p.act_min,
         max: p.act_max,
     };
-    // one group: blocked weights; several: dense [co, kh, kw, cg]
+    // One group: blocked weights, a row's words every CELL bytes; several: dense
+    // [co, kh, kw, cg], the same formula with words 4 bytes apart.
     let row_len = kh * kw * cg;
     let blocked = crate::blocked::Blocked {
         rows: co,
         k: row_len,
     };
-    let weight_at = |o: usize, i: usize| {
+    let word_stride = if p.groups == 1 { CELL } else { DEPTH };
+    let row_start = |o: usize| {
         if p.groups == 1 {
-            blocked.index(o, i)
+            blocked.row_start(o)
         } else {
-            o * row_len + i
+            o * row_len
         }
     };
     let mut out_i = 0usize;
@@ -185,13 +188,15 @@ pub fn eval(
             for ox in 0..ow {
                 for o in 0..co {
                     let ci0 = (o / co_per_group) * cg;
+                    let row = row_start(o);
+                    let weight_at = |i: usize| row + i / DEPTH * word_stride + i % DEPTH;
                     let mut acc = bias.i32_at(o);
                     for ky in 0..kh {
                         let iy = oy as isize * sh - pt + ky as isize * dh;
                         for kx in 0..kw {
                             let ix = ox as isize * sw - pl + kx as isize * dw;
                             let first = (ky * kw + kx) * cg;
-                            let weight = |ci: usize| wd[weight_at(o, first + ci)] as i32;
+                            let weight = |ci: usize| wd[weight_at(first + ci)] as i32;
                             if iy < 0 || iy >= h as isize || ix < 0 || ix >= wi as isize {
                                 for ci in 0..cg {
                                     acc = acc.wrapping_add(x_zp * weight(ci));
