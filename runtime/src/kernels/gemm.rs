@@ -17,7 +17,7 @@ use crate::tensor::{TensorMut, TensorRef};
 /// Output pixels per tile.
 const TILE: usize = 4;
 /// Longest row (`kh·kw·cin` or a fully-connected `K`) handled here: rows are staged on the
-/// stack. Longer ones take the row kernels.
+/// stack. Longer ones take the row kernels. A multiple of 16.
 const MAX_K: usize = 2048;
 /// Channel blocks whose requantization constants are prepared once per op (512 channels);
 /// further blocks prepare theirs per tile.
@@ -141,6 +141,25 @@ impl<'g> Layer<'g> {
     }
 }
 
+/// The tile's buffers for gathered rows, `k` rounded up to 16 zeroed bytes each (empty when rows
+/// are read in place): only what the kernels read is cleared, not `TILE × MAX_K` bytes per
+/// layer, and the `SDOT` kernel reads its 16-byte steps straight from them.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn column_buffers<'a>(
+    storage: &'a mut core::mem::MaybeUninit<[[i8; MAX_K]; TILE]>,
+    l: &Layer<'_>,
+) -> [&'a mut [i8]; TILE] {
+    let len = if l.in_place { 0 } else { l.k.div_ceil(16) * 16 };
+    let base = storage.as_mut_ptr() as *mut i8;
+    // SAFETY: row r's first `len ≤ MAX_K` bytes are initialised here before the slice is made;
+    // the rows do not overlap.
+    core::array::from_fn(|r| unsafe {
+        let p = base.add(r * MAX_K);
+        p.write_bytes(0, len);
+        core::slice::from_raw_parts_mut(p, len)
+    })
+}
+
 /// Block `b`'s bias (8 int32) and requantization entries (8 pairs): pointers into the tensors,
 /// or, for a last block with fewer channels, into `spare`, a copy padded with zeros (the padded
 /// channels' results are computed and dropped).
@@ -200,7 +219,8 @@ mod avx2 {
         // rows widened to int16, zeros up to a whole group
         let mut wide: MaybeUninit<[[i16; MAX_K + 4]; TILE]> = MaybeUninit::uninit();
         let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 4];
-        let mut cols = [[0i8; MAX_K]; TILE];
+        let mut storage = MaybeUninit::uninit();
+        let mut cols = column_buffers(&mut storage, l);
         let (zp, (lo, hi)) = (l.zero_point, l.clamp);
         let make = |b: usize| -> (Requant8, __m256i) {
             let mut spare = [0u8; 96];
@@ -228,7 +248,7 @@ mod avx2 {
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
-                    let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
+                    let row = &l.row(image, (px + r).min(l.pixels - 1), &mut **col)[..k];
                     let dst = wide.add(r) as *mut i16;
                     widen(row, dst);
                     for i in k..DEPTH * groups {
@@ -347,7 +367,8 @@ mod neon {
             requant.add(b).write(make(b));
         }
         let weights = w.data.as_ptr() as *const i8;
-        let mut cols = [[0i8; MAX_K]; TILE];
+        let mut storage = MaybeUninit::uninit();
+        let mut cols = column_buffers(&mut storage, l);
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
@@ -358,7 +379,7 @@ mod neon {
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
-                    load_row(r, l.row(image, (px + r).min(l.pixels - 1), col));
+                    load_row(r, l.row(image, (px + r).min(l.pixels - 1), &mut **col));
                 }
                 let live = TILE.min(l.pixels - px);
                 for b in 0..l.blocks() {
@@ -463,9 +484,9 @@ mod neon {
     unsafe fn eval_dotprod(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let k = l.k;
         let groups = l.blocked.groups();
-        let mut rows8 = [[0i8; MAX_K + 16]; TILE];
+        let mut rows8: MaybeUninit<[[i8; MAX_K + 16]; TILE]> = MaybeUninit::uninit();
         let padded = k.div_ceil(16) * 16;
-        let rows_ptr = rows8.as_mut_ptr();
+        let rows_ptr = rows8.as_mut_ptr() as *mut [i8; MAX_K + 16];
         let mut rows: [*const i8; TILE] = [core::ptr::null(); TILE];
         let rows_at = rows.as_mut_ptr();
         // Rows are read in 16-byte steps up to `padded`; bytes past `k` meet zero weights or
@@ -474,9 +495,10 @@ mod neon {
             let src = if row.len() >= padded {
                 row.as_ptr()
             } else {
-                let dst = &mut (&mut *rows_ptr.add(r))[..padded];
-                dst[..k].copy_from_slice(&row[..k]);
-                dst.as_ptr()
+                let dst = rows_ptr.add(r) as *mut i8;
+                core::ptr::copy_nonoverlapping(row.as_ptr(), dst, k);
+                dst.add(k).write_bytes(0, padded - k);
+                dst as *const i8
             };
             rows_at.add(r).write(src);
         };
