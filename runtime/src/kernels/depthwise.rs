@@ -35,8 +35,14 @@ pub fn eval(
         path,
         super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
     ) {
-        // SAFETY: NEON is part of every AArch64 core.
-        let done = unsafe { neon_wide::eval(p, ins, outs) || neon::eval(p, ins, outs) };
+        let dotprod = matches!(path, super::KernelPath::Dotprod | super::KernelPath::I8mm);
+        // SAFETY: NEON is part of every AArch64 core; the dot-product kernel only runs on the
+        // paths that require the extension.
+        let done = unsafe {
+            (dotprod && neon_sdot::eval(p, ins, outs))
+                || neon_wide::eval(p, ins, outs)
+                || neon::eval(p, ins, outs)
+        };
         if done {
             return;
         }
@@ -285,6 +291,253 @@ fn for_each_pixel(
                 visit(sources, ((bi * oh + oy) * ow + ox) * window.c);
             }
         }
+    }
+}
+
+/// `SDOT` (dot-product extension), sixteen channels at a time: kernel rows are taken four at a
+/// time, and for each input column of an output row the four rows' sixteen channels are
+/// transposed once (two `ZIP` levels) into four vectors of `[channel][row]` words. Every output
+/// pixel of that row then adds, per kernel column, four `SDOT`s of a transposed input column with
+/// the same layout of weights: 64 multiply-adds per four instructions, and the transposition is
+/// shared by all pixels whose windows cover the column. Four output pixels share each weight
+/// load. Rows past the kernel get zero weights; padding rows and columns read a row of zero
+/// points (the reference's padded reads).
+#[cfg(target_arch = "aarch64")]
+mod neon_sdot {
+    use super::*;
+    use crate::kernels::neon::Requant16;
+    use core::arch::aarch64::*;
+    use core::mem::MaybeUninit;
+
+    /// Kernel rows per group (the four bytes of an `SDOT` lane).
+    const ROWS: usize = 4;
+    /// Row groups handled (kernel height ≤ 8).
+    const MAX_GROUPS: usize = 2;
+    const MAX_KW: usize = 8;
+    /// Input columns one output row reads (`(ow − 1)·sw + (kw − 1)·dw + 1`).
+    const MAX_COLUMNS: usize = 256;
+    const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
+    /// Output pixels per step.
+    const STEP: usize = 4;
+
+    /// Returns `false` (nothing written) when the shape is not covered.
+    #[target_feature(enable = "neon,dotprod")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
+        let y = &mut outs[0];
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let [sh, sw] = p.stride.map(|v| v as usize);
+        let [dh, dw] = p.dilation.map(|v| v as usize);
+        let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
+        let groups = kh.div_ceil(ROWS);
+        let blocks = c.div_ceil(16);
+        let columns = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
+        let taps = kh * kw;
+        let wd = w.as_i8();
+        if c < 16
+            || kh == 0
+            || kw == 0
+            || ow == 0
+            || groups > MAX_GROUPS
+            || kw > MAX_KW
+            || columns > MAX_COLUMNS
+            || blocks > MAX_BLOCKS
+            || c > super::WIDE_MAX_CHANNELS
+            || wd.len() < c * taps
+            || bias.data.len() < 4 * c
+            || rq.data.len() < 8 * c
+        {
+            return false;
+        }
+        let block_start = |b: usize| (16 * b).min(c - 16);
+        // weights[((b·groups + g)·kw + kx)·4 + j]: channels block_start(b) + 4j .. + 4, each
+        // channel's word its kernel rows 4g .. 4g + 4 at column kx (zero past the kernel)
+        let per_block = groups * kw * 4;
+        let mut weights: MaybeUninit<[int8x16_t; MAX_BLOCKS * MAX_GROUPS * MAX_KW * 4]> =
+            MaybeUninit::uninit();
+        let weights = weights.as_mut_ptr() as *mut int8x16_t;
+        for b in 0..blocks {
+            let c0 = block_start(b);
+            for g in 0..groups {
+                for kx in 0..kw {
+                    for j in 0..4 {
+                        let bytes: [i8; 16] = core::array::from_fn(|at| {
+                            let (ch, r) = (c0 + 4 * j + at / ROWS, ROWS * g + at % ROWS);
+                            if r < kh {
+                                wd[ch * taps + r * kw + kx]
+                            } else {
+                                0
+                            }
+                        });
+                        let at = b * per_block + (g * kw + kx) * 4 + j;
+                        weights.add(at).write(vld1q_s8(bytes.as_ptr()));
+                    }
+                }
+            }
+        }
+        let requant: [Requant16; MAX_BLOCKS] = core::array::from_fn(|b| {
+            let c0 = block_start(b.min(blocks - 1));
+            Requant16::from_table(
+                rq.data.as_ptr().add(8 * c0),
+                bias.data.as_ptr().add(4 * c0),
+                y.info.zero_point,
+                p.act_min,
+                p.act_max,
+            )
+        });
+        let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
+        // columns[(g·MAX_COLUMNS + col)·4 + j]: the transposed input column col of group g
+        let mut columns_buf: MaybeUninit<[int8x16_t; MAX_GROUPS * MAX_COLUMNS * 4]> =
+            MaybeUninit::uninit();
+        let cols = columns_buf.as_mut_ptr() as *mut int8x16_t;
+        let xd = x.as_i8();
+        let yd = y.as_i8_mut();
+        let image_len = h * wi * c;
+        for img in 0..n {
+            let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
+            for oy in 0..oh {
+                // per kernel row: where its input row starts and how far a column steps (0 for
+                // rows outside the image or past the kernel: they read the zero row)
+                let mut row_at = [[zero_row.as_ptr(); ROWS]; MAX_GROUPS];
+                let mut row_step = [[0usize; ROWS]; MAX_GROUPS];
+                for g in 0..groups {
+                    for r in 0..ROWS {
+                        let ky = ROWS * g + r;
+                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                        if ky < kh && iy < h {
+                            row_at[g][r] = image.add(iy * wi * c);
+                            row_step[g][r] = c;
+                        }
+                    }
+                }
+                for (b, rq) in requant.iter().enumerate().take(blocks) {
+                    let c0 = block_start(b);
+                    // columns left of the image, inside it, right of it
+                    let inside = (pl.min(columns), (pl + wi).min(columns));
+                    let zero = transpose4([vld1q_s8(zero_row.as_ptr()); ROWS]);
+                    for g in 0..groups {
+                        let dst = cols.add(g * MAX_COLUMNS * 4);
+                        for col in (0..inside.0).chain(inside.1..columns) {
+                            store4(dst.add(4 * col), zero);
+                        }
+                        // the first inside column is input column 0
+                        let mut src: [*const i8; ROWS] = row_at[g].map(|row| row.add(c0));
+                        let step = row_step[g];
+                        for col in inside.0..inside.1 {
+                            store4(dst.add(4 * col), transpose4(src.map(|s| vld1q_s8(s))));
+                            for r in 0..ROWS {
+                                src[r] = src[r].add(step[r]);
+                            }
+                        }
+                    }
+                    let wb = weights.add(b * per_block) as *const int8x16_t;
+                    let out = yd.as_mut_ptr().add(((img * oh + oy) * ow) * c + c0);
+                    let window = Window {
+                        cols,
+                        weights: wb,
+                        groups,
+                        kw,
+                        sw,
+                        dw,
+                    };
+                    let mut ox = 0;
+                    while ox + STEP <= ow {
+                        let sums = window.sums::<STEP>(ox, rq.bias());
+                        for (q, s) in sums.into_iter().enumerate() {
+                            vst1q_s8(out.add((ox + q) * c), rq.apply(s));
+                        }
+                        ox += STEP;
+                    }
+                    while ox < ow {
+                        let [s] = window.sums::<1>(ox, rq.bias());
+                        vst1q_s8(out.add(ox * c), rq.apply(s));
+                        ox += 1;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// One output row's transposed input columns and one channel block's weights.
+    struct Window {
+        cols: *const int8x16_t,
+        weights: *const int8x16_t,
+        groups: usize,
+        kw: usize,
+        sw: usize,
+        dw: usize,
+    }
+
+    impl Window {
+        /// The sums of output pixels `ox .. ox + P` (sixteen channels each, from `bias`).
+        #[inline(always)]
+        unsafe fn sums<const P: usize>(
+            &self,
+            ox: usize,
+            bias: [int32x4_t; 4],
+        ) -> [[int32x4_t; 4]; P] {
+            // SAFETY: `eval` returned early for an empty kernel. (Non-empty loops: one copy of
+            // the accumulator set-up.)
+            core::hint::assert_unchecked(self.groups > 0 && self.kw > 0);
+            let mut acc = [bias; P];
+            for g in 0..self.groups {
+                let cols = self.cols.add(g * MAX_COLUMNS * 4);
+                for kx in 0..self.kw {
+                    let w = self.weights.add((g * self.kw + kx) * 4);
+                    let wv = [*w, *w.add(1), *w.add(2), *w.add(3)];
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let t = cols.add(((ox + q) * self.sw + kx * self.dw) * 4);
+                        for j in 0..4 {
+                            a[j] = sdot(a[j], *t.add(j), wv[j]);
+                        }
+                    }
+                }
+            }
+            acc
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store4(dst: *mut int8x16_t, v: [int8x16_t; 4]) {
+        for (j, v) in v.into_iter().enumerate() {
+            dst.add(j).write(v);
+        }
+    }
+
+    /// Four rows of sixteen channels to four vectors of four channels × four rows.
+    #[inline(always)]
+    unsafe fn transpose4(x: [int8x16_t; 4]) -> [int8x16_t; 4] {
+        let a = vreinterpretq_s16_s8(vzip1q_s8(x[0], x[1]));
+        let b = vreinterpretq_s16_s8(vzip2q_s8(x[0], x[1]));
+        let cc = vreinterpretq_s16_s8(vzip1q_s8(x[2], x[3]));
+        let d = vreinterpretq_s16_s8(vzip2q_s8(x[2], x[3]));
+        [
+            vreinterpretq_s8_s16(vzip1q_s16(a, cc)),
+            vreinterpretq_s8_s16(vzip2q_s16(a, cc)),
+            vreinterpretq_s8_s16(vzip1q_s16(b, d)),
+            vreinterpretq_s8_s16(vzip2q_s16(b, d)),
+        ]
+    }
+
+    /// `acc + SDOT(x, w)`: per int32 lane, the dot product of its four bytes.
+    #[inline(always)]
+    unsafe fn sdot(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+        let mut a = acc;
+        core::arch::asm!(
+            "sdot {a:v}.4s, {x:v}.16b, {w:v}.16b",
+            a = inout(vreg) a,
+            x = in(vreg) x,
+            w = in(vreg) w,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        a
     }
 }
 
