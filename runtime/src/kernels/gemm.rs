@@ -506,11 +506,21 @@ mod neon {
             let mut acc = [bias; TILE];
             let wb = cells as *const int8x16_t;
             let rows = *(rows_at as *const [*const i8; TILE]);
+            let load = |g: usize| -> [int8x16_t; TILE] {
+                core::array::from_fn(|r| vld1q_s8(rows[r].add(DEPTH * g)))
+            };
             let mut g = 0;
-            while g < groups {
-                let xs: [int8x16_t; TILE] =
-                    core::array::from_fn(|r| vld1q_s8(rows[r].add(DEPTH * g)));
-                let w = wb.add(2 * g);
+            while g + 4 <= groups {
+                let (xs, w) = (load(g), wb.add(2 * g));
+                sdot_lane::<0>(&mut acc, *w, *w.add(1), &xs);
+                sdot_lane::<1>(&mut acc, *w.add(2), *w.add(3), &xs);
+                sdot_lane::<2>(&mut acc, *w.add(4), *w.add(5), &xs);
+                sdot_lane::<3>(&mut acc, *w.add(6), *w.add(7), &xs);
+                g += 4;
+            }
+            if g < groups {
+                // one to three groups left
+                let (xs, w) = (load(g), wb.add(2 * g));
                 sdot_lane::<0>(&mut acc, *w, *w.add(1), &xs);
                 if g + 1 < groups {
                     sdot_lane::<1>(&mut acc, *w.add(2), *w.add(3), &xs);
@@ -518,10 +528,6 @@ mod neon {
                 if g + 2 < groups {
                     sdot_lane::<2>(&mut acc, *w.add(4), *w.add(5), &xs);
                 }
-                if g + 3 < groups {
-                    sdot_lane::<3>(&mut acc, *w.add(6), *w.add(7), &xs);
-                }
-                g += 4;
             }
             acc
         };
