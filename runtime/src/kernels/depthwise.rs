@@ -429,6 +429,15 @@ mod neon_sdot {
                         // the first inside column is input column 0
                         let mut src: [*const i8; ROWS] = row_at[g].map(|row| row.add(c0));
                         let step = row_step[g];
+                        if kh - ROWS * g == 1 {
+                            // one kernel row in this group: the other three bytes of each
+                            // word meet zero weights, so one row spread over them will do
+                            for col in inside.0..inside.1 {
+                                store4(dst.add(4 * col), spread4(vld1q_s8(src[0])));
+                                src[0] = src[0].add(step[0]);
+                            }
+                            continue;
+                        }
                         for col in inside.0..inside.1 {
                             store4(dst.add(4 * col), transpose4(src.map(|s| vld1q_s8(s))));
                             for r in 0..ROWS {
@@ -523,6 +532,19 @@ mod neon_sdot {
             vreinterpretq_s8_s16(vzip2q_s16(a, cc)),
             vreinterpretq_s8_s16(vzip1q_s16(b, d)),
             vreinterpretq_s8_s16(vzip2q_s16(b, d)),
+        ]
+    }
+
+    /// Sixteen channels to four vectors of four channels, each byte repeated four times.
+    #[inline(always)]
+    unsafe fn spread4(x: int8x16_t) -> [int8x16_t; 4] {
+        let a = vreinterpretq_s16_s8(vzip1q_s8(x, x));
+        let b = vreinterpretq_s16_s8(vzip2q_s8(x, x));
+        [
+            vreinterpretq_s8_s16(vzip1q_s16(a, a)),
+            vreinterpretq_s8_s16(vzip2q_s16(a, a)),
+            vreinterpretq_s8_s16(vzip1q_s16(b, b)),
+            vreinterpretq_s8_s16(vzip2q_s16(b, b)),
         ]
     }
 
