@@ -320,13 +320,48 @@ mod neon_sdot {
     /// Output pixels per step.
     const STEP: usize = 4;
 
-    /// Returns `false` (nothing written) when the shape is not covered.
+    /// Returns `false` (nothing written) when the shape is not covered. Eight to fifteen
+    /// channels run in blocks of eight (the upper half of each vector idles).
     #[target_feature(enable = "neon,dotprod")]
     pub(super) unsafe fn eval(
         p: &ConvParams,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
     ) -> bool {
+        if ins[0].info.dims[3] >= 16 {
+            run::<false>(p, ins, outs)
+        } else {
+            run::<true>(p, ins, outs)
+        }
+    }
+
+    /// Sixteen channels of a pixel, or eight and zeros (`HALF`).
+    #[inline(always)]
+    unsafe fn load<const HALF: bool>(at: *const i8) -> int8x16_t {
+        if HALF {
+            vcombine_s8(vld1_s8(at), vdup_n_s8(0))
+        } else {
+            vld1q_s8(at)
+        }
+    }
+
+    /// Store sixteen channels, or the lower eight (`HALF`).
+    #[inline(always)]
+    unsafe fn store<const HALF: bool>(at: *mut i8, v: int8x16_t) {
+        if HALF {
+            vst1_s8(at, vget_low_s8(v))
+        } else {
+            vst1q_s8(at, v)
+        }
+    }
+
+    #[target_feature(enable = "neon,dotprod")]
+    unsafe fn run<const HALF: bool>(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let lanes = if HALF { 8 } else { 16 };
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
         let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
@@ -336,11 +371,11 @@ mod neon_sdot {
         let [dh, dw] = p.dilation.map(|v| v as usize);
         let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
         let groups = kh.div_ceil(ROWS);
-        let blocks = c.div_ceil(16);
+        let blocks = c.div_ceil(lanes);
         let columns = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
         let taps = kh * kw;
         let wd = w.as_i8();
-        if c < 16
+        if c < lanes
             || kh == 0
             || kw == 0
             || ow == 0
@@ -355,7 +390,7 @@ mod neon_sdot {
         {
             return false;
         }
-        let block_start = |b: usize| (16 * b).min(c - 16);
+        let block_start = |b: usize| (lanes * b).min(c - lanes);
         // weights[((b·groups + g)·kw + kx)·4 + j]: channels block_start(b) + 4j .. + 4, each
         // channel's word its kernel rows 4g .. 4g + 4 at column kx (zero past the kernel)
         let per_block = groups * kw * 4;
@@ -368,8 +403,9 @@ mod neon_sdot {
                 for kx in 0..kw {
                     for j in 0..4 {
                         let bytes: [i8; 16] = core::array::from_fn(|at| {
-                            let (ch, r) = (c0 + 4 * j + at / ROWS, ROWS * g + at % ROWS);
-                            if r < kh {
+                            let (lane, r) = (4 * j + at / ROWS, ROWS * g + at % ROWS);
+                            let ch = c0 + lane;
+                            if r < kh && lane < lanes {
                                 wd[ch * taps + r * kw + kx]
                             } else {
                                 0
@@ -383,9 +419,19 @@ mod neon_sdot {
         }
         let requant: [Requant16; MAX_BLOCKS] = core::array::from_fn(|b| {
             let c0 = block_start(b.min(blocks - 1));
+            // a half block's entries padded with zeros to sixteen lanes
+            let (mut table, mut biases) = ([0u8; 128], [0u8; 64]);
+            let (mut table_at, mut bias_at) = (rq.data.as_ptr(), bias.data.as_ptr());
+            if HALF {
+                table[..8 * lanes].copy_from_slice(&rq.data[8 * c0..8 * (c0 + lanes)]);
+                biases[..4 * lanes].copy_from_slice(&bias.data[4 * c0..4 * (c0 + lanes)]);
+                (table_at, bias_at) = (table.as_ptr(), biases.as_ptr());
+            } else {
+                (table_at, bias_at) = (table_at.add(8 * c0), bias_at.add(4 * c0));
+            }
             Requant16::from_table(
-                rq.data.as_ptr().add(8 * c0),
-                bias.data.as_ptr().add(4 * c0),
+                table_at,
+                bias_at,
                 y.info.zero_point,
                 p.act_min,
                 p.act_max,
@@ -433,13 +479,13 @@ mod neon_sdot {
                             // one kernel row in this group: the other three bytes of each
                             // word meet zero weights, so one row spread over them will do
                             for col in inside.0..inside.1 {
-                                store4(dst.add(4 * col), spread4(vld1q_s8(src[0])));
+                                store4(dst.add(4 * col), spread4(load::<HALF>(src[0])));
                                 src[0] = src[0].add(step[0]);
                             }
                             continue;
                         }
                         for col in inside.0..inside.1 {
-                            store4(dst.add(4 * col), transpose4(src.map(|s| vld1q_s8(s))));
+                            store4(dst.add(4 * col), transpose4(src.map(|s| load::<HALF>(s))));
                             for r in 0..ROWS {
                                 src[r] = src[r].add(step[r]);
                             }
@@ -459,13 +505,13 @@ mod neon_sdot {
                     while ox + STEP <= ow {
                         let sums = window.sums::<STEP>(ox, rq.bias());
                         for (q, s) in sums.into_iter().enumerate() {
-                            vst1q_s8(out.add((ox + q) * c), rq.apply(s));
+                            store::<HALF>(out.add((ox + q) * c), rq.apply(s));
                         }
                         ox += STEP;
                     }
                     while ox < ow {
                         let [s] = window.sums::<1>(ox, rq.bias());
-                        vst1q_s8(out.add(ox * c), rq.apply(s));
+                        store::<HALF>(out.add(ox * c), rq.apply(s));
                         ox += 1;
                     }
                 }
