@@ -429,13 +429,7 @@ mod neon_sdot {
             } else {
                 (table_at, bias_at) = (table_at.add(8 * c0), bias_at.add(4 * c0));
             }
-            Requant16::from_table(
-                table_at,
-                bias_at,
-                y.info.zero_point,
-                p.act_min,
-                p.act_max,
-            )
+            Requant16::from_table(table_at, bias_at, y.info.zero_point, p.act_min, p.act_max)
         });
         let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
         // columns[(g·MAX_COLUMNS + col)·4 + j]: the transposed input column col of group g

@@ -145,10 +145,10 @@ impl<'g> Layer<'g> {
 /// are read in place): only what the kernels read is cleared, not `TILE × MAX_K` bytes per
 /// layer, and the `SDOT` kernel reads its 16-byte steps straight from them.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn column_buffers<'a>(
-    storage: &'a mut core::mem::MaybeUninit<[[i8; MAX_K]; TILE]>,
+fn column_buffers<'a, const T: usize>(
+    storage: &'a mut core::mem::MaybeUninit<[[i8; MAX_K]; T]>,
     l: &Layer<'_>,
-) -> [&'a mut [i8]; TILE] {
+) -> [&'a mut [i8]; T] {
     let len = if l.in_place { 0 } else { l.k.div_ceil(16) * 16 };
     let base = storage.as_mut_ptr() as *mut i8;
     // SAFETY: row r's first `len ≤ MAX_K` bytes are initialised here before the slice is made;
@@ -220,7 +220,7 @@ mod avx2 {
         let mut wide: MaybeUninit<[[i16; MAX_K + 4]; TILE]> = MaybeUninit::uninit();
         let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 4];
         let mut storage = MaybeUninit::uninit();
-        let mut cols = column_buffers(&mut storage, l);
+        let mut cols = column_buffers::<TILE>(&mut storage, l);
         let (zp, (lo, hi)) = (l.zero_point, l.clamp);
         let make = |b: usize| -> (Requant8, __m256i) {
             let mut spare = [0u8; 96];
@@ -325,8 +325,11 @@ mod neon {
     use core::arch::aarch64::*;
     use core::mem::MaybeUninit;
 
-    /// Four pixels' int32 sums for eight channels (two vectors each).
-    type Sums = [[int32x4_t; 2]; TILE];
+    /// `T` pixels' int32 sums for eight channels (two vectors each).
+    type Sums<const T: usize = TILE> = [[int32x4_t; 2]; T];
+    /// Pixels per tile of the `SDOT` kernel: its weight loads and loop steps serve twice as
+    /// many pixels (16 accumulators, 8 activation vectors, 2 weight vectors in registers).
+    const DOT_TILE: usize = 8;
 
     pub(super) unsafe fn eval(
         path: KernelPath,
@@ -345,12 +348,12 @@ mod neon {
     /// the pixel's `k` bytes and possibly more), then per channel block `sums(cells, bias)`
     /// (`cells`: the block's weights; the sums start from the bias), requantization and stores.
     #[inline(always)]
-    unsafe fn drive(
+    unsafe fn drive<const T: usize>(
         l: &Layer<'_>,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
         mut load_row: impl FnMut(usize, &[i8]),
-        mut sums: impl FnMut(*const i8, [int32x4_t; 2]) -> Sums,
+        mut sums: impl FnMut(*const i8, [int32x4_t; 2]) -> Sums<T>,
     ) {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let co = l.co;
@@ -368,7 +371,7 @@ mod neon {
         }
         let weights = w.data.as_ptr() as *const i8;
         let mut storage = MaybeUninit::uninit();
-        let mut cols = column_buffers(&mut storage, l);
+        let mut cols = column_buffers::<T>(&mut storage, l);
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
@@ -381,7 +384,7 @@ mod neon {
                     // rows past the end repeat the last pixel (computed, not stored)
                     load_row(r, l.row(image, (px + r).min(l.pixels - 1), &mut **col));
                 }
-                let live = TILE.min(l.pixels - px);
+                let live = T.min(l.pixels - px);
                 for b in 0..l.blocks() {
                     let made;
                     let rq = if b < cached {
@@ -393,7 +396,7 @@ mod neon {
                     let [b0, b1, _, _] = rq.bias();
                     let s = sums(weights.add(b * l.blocked.block_stride()), [b0, b1]);
                     let (c0, channels) = (ROWS * b, l.live_channels(b));
-                    for pair in 0..TILE / 2 {
+                    for pair in 0..T / 2 {
                         let (a, z) = (s[2 * pair], s[2 * pair + 1]);
                         let bytes = vreinterpretq_u64_s8(rq.apply([a[0], a[1], z[0], z[1]]));
                         let r = 2 * pair;
@@ -410,7 +413,7 @@ mod neon {
                         }
                     }
                 }
-                px += TILE;
+                px += T;
             }
         }
     }
@@ -466,7 +469,7 @@ mod neon {
             }
             acc
         };
-        drive(l, ins, outs, load_row, sums);
+        drive::<TILE>(l, ins, outs, load_row, sums);
     }
 
     /// `acc[r] += w · xs[r][L]` for eight channels of int16 weights.
@@ -484,10 +487,10 @@ mod neon {
     unsafe fn eval_dotprod(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let k = l.k;
         let groups = l.blocked.groups();
-        let mut rows8: MaybeUninit<[[i8; MAX_K + 16]; TILE]> = MaybeUninit::uninit();
+        let mut rows8: MaybeUninit<[[i8; MAX_K + 16]; DOT_TILE]> = MaybeUninit::uninit();
         let padded = k.div_ceil(16) * 16;
         let rows_ptr = rows8.as_mut_ptr() as *mut [i8; MAX_K + 16];
-        let mut rows: [*const i8; TILE] = [core::ptr::null(); TILE];
+        let mut rows: [*const i8; DOT_TILE] = [core::ptr::null(); DOT_TILE];
         let rows_at = rows.as_mut_ptr();
         // Rows are read in 16-byte steps up to `padded`; bytes past `k` meet zero weights or
         // are not used, so a row with that much readable memory behind it is used where it lies.
@@ -502,11 +505,11 @@ mod neon {
             };
             rows_at.add(r).write(src);
         };
-        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums {
-            let mut acc = [bias; TILE];
+        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
+            let mut acc = [bias; DOT_TILE];
             let wb = cells as *const int8x16_t;
-            let rows = *(rows_at as *const [*const i8; TILE]);
-            let load = |g: usize| -> [int8x16_t; TILE] {
+            let rows = *(rows_at as *const [*const i8; DOT_TILE]);
+            let load = |g: usize| -> [int8x16_t; DOT_TILE] {
                 core::array::from_fn(|r| vld1q_s8(rows[r].add(DEPTH * g)))
             };
             let mut g = 0;
@@ -531,13 +534,27 @@ mod neon {
             }
             acc
         };
-        drive(l, ins, outs, load_row, sums);
+        drive::<DOT_TILE>(l, ins, outs, load_row, sums);
     }
 
     /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`
     /// each, against the four activations in 32-bit lane `L` of each pixel's vector.
     #[inline(always)]
     unsafe fn sdot_lane<const L: i32>(
+        acc: &mut Sums<DOT_TILE>,
+        w0: int8x16_t,
+        w1: int8x16_t,
+        xs: &[int8x16_t; DOT_TILE],
+    ) {
+        let (first, second) = acc.split_at_mut(TILE);
+        let (x0, x1) = xs.split_at(TILE);
+        sdot_lane4::<L>(first.try_into().unwrap(), w0, w1, x0.try_into().unwrap());
+        sdot_lane4::<L>(second.try_into().unwrap(), w0, w1, x1.try_into().unwrap());
+    }
+
+    /// [`sdot_lane`] for four pixels.
+    #[inline(always)]
+    unsafe fn sdot_lane4<const L: i32>(
         acc: &mut Sums,
         w0: int8x16_t,
         w1: int8x16_t,
