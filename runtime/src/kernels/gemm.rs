@@ -248,7 +248,7 @@ mod avx2 {
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
-                    let row = &l.row(image, (px + r).min(l.pixels - 1), &mut **col)[..k];
+                    let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
                     let dst = wide.add(r) as *mut i16;
                     widen(row, dst);
                     for i in k..DEPTH * groups {
@@ -382,7 +382,7 @@ mod neon {
             while px < l.pixels {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
-                    load_row(r, l.row(image, (px + r).min(l.pixels - 1), &mut **col));
+                    load_row(r, l.row(image, (px + r).min(l.pixels - 1), col));
                 }
                 let live = T.min(l.pixels - px);
                 for b in 0..l.blocks() {
