@@ -330,6 +330,9 @@ mod neon {
     /// Pixels per tile of the `SDOT` kernel: its weight loads and loop steps serve twice as
     /// many pixels (16 accumulators, 8 activation vectors, 2 weight vectors in registers).
     const DOT_TILE: usize = 8;
+    /// Shortest row for which `SMMLA` beats `SDOT` here: its operands cost zips at both ends of
+    /// the row, which only long rows repay (measured on the classifier's layers).
+    const SMMLA_MIN_K: usize = 128;
 
     pub(super) unsafe fn eval(
         path: KernelPath,
@@ -337,7 +340,9 @@ mod neon {
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
     ) {
-        if matches!(path, KernelPath::Dotprod | KernelPath::I8mm) {
+        if path == KernelPath::I8mm {
+            eval_i8mm(l, ins, outs)
+        } else if path == KernelPath::Dotprod {
             eval_dotprod(l, ins, outs)
         } else {
             eval_baseline(l, ins, outs)
@@ -481,10 +486,24 @@ mod neon {
         }
     }
 
-    /// `SDOT`: each cell is two vectors of four channels × four `k`; rows as int8, padded with
-    /// zeros to a multiple of 16.
     #[target_feature(enable = "neon,dotprod")]
     unsafe fn eval_dotprod(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+        eval_int8::<false>(l, ins, outs)
+    }
+
+    #[target_feature(enable = "neon,dotprod,i8mm")]
+    unsafe fn eval_i8mm(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+        eval_int8::<true>(l, ins, outs)
+    }
+
+    /// Rows as int8, padded with zeros to a multiple of 16, against the cells with `SDOT` (each
+    /// cell two vectors of four channels × four `k`) or, with `I8MM`, `SMMLA` ([`smmla_sums`]).
+    #[inline(always)]
+    unsafe fn eval_int8<const I8MM: bool>(
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) {
         let k = l.k;
         let groups = l.blocked.groups();
         let mut rows8: MaybeUninit<[[i8; MAX_K + 16]; DOT_TILE]> = MaybeUninit::uninit();
@@ -505,10 +524,16 @@ mod neon {
             };
             rows_at.add(r).write(src);
         };
+        let long_rows = k >= SMMLA_MIN_K && l.pixels >= DOT_TILE;
         let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
+            let rows = *(rows_at as *const [*const i8; DOT_TILE]);
+            if I8MM && long_rows {
+                // SAFETY: only `eval_i8mm` (the i8mm path, which requires the extension)
+                // instantiates `I8MM`
+                return smmla_sums(cells, groups, bias, &rows);
+            }
             let mut acc = [bias; DOT_TILE];
             let wb = cells as *const int8x16_t;
-            let rows = *(rows_at as *const [*const i8; DOT_TILE]);
             let load = |g: usize| -> [int8x16_t; DOT_TILE] {
                 core::array::from_fn(|r| vld1q_s8(rows[r].add(DEPTH * g)))
             };
@@ -535,6 +560,116 @@ mod neon {
             acc
         };
         drive::<DOT_TILE>(l, ins, outs, load_row, sums);
+    }
+
+    /// The `SMMLA` sums of one channel block for the eight rows: per eight `k`, the words of
+    /// two neighbouring cells are zipped into channel-pair operands (two channels × eight `k`)
+    /// and each pair of rows (two rows × eight `k`) multiplies them into a 2×2 tile of sums
+    /// (`[r0·ca, r0·cb, r1·ca, r1·cb]`), 32 multiply-adds per instruction; the tiles are
+    /// unzipped into channel order at the end. `rows` are readable to `k` rounded up to 16.
+    #[inline]
+    #[target_feature(enable = "neon,dotprod,i8mm")]
+    unsafe fn smmla_sums(
+        cells: *const i8,
+        groups: usize,
+        bias: [int32x4_t; 2],
+        rows: &[*const i8; DOT_TILE],
+    ) -> Sums<DOT_TILE> {
+        const PAIRS: usize = DOT_TILE / 2;
+        let pair_bias = |v: int32x4_t, lane: usize| {
+            let v = vreinterpretq_s64_s32(v);
+            vreinterpretq_s32_s64(if lane == 0 {
+                vdupq_laneq_s64::<0>(v)
+            } else {
+                vdupq_laneq_s64::<1>(v)
+            })
+        };
+        let start = [
+            pair_bias(bias[0], 0),
+            pair_bias(bias[0], 1),
+            pair_bias(bias[1], 0),
+            pair_bias(bias[1], 1),
+        ];
+        let mut acc = [start; PAIRS];
+        let wb = cells as *const int8x16_t;
+        let zero = vdupq_n_s8(0);
+        // cells g, g + 1 zipped into the four channel-pair operands (zeros past the row)
+        let operands = |g: usize| -> [int8x16_t; 4] {
+            let (h0, h1) = (*wb.add(2 * g), *wb.add(2 * g + 1));
+            let (n0, n1) = if g + 1 < groups {
+                (*wb.add(2 * g + 2), *wb.add(2 * g + 3))
+            } else {
+                (zero, zero)
+            };
+            let zip = |a: int8x16_t, b: int8x16_t, high: bool| {
+                let (a, b) = (vreinterpretq_s32_s8(a), vreinterpretq_s32_s8(b));
+                vreinterpretq_s8_s32(if high {
+                    vzip2q_s32(a, b)
+                } else {
+                    vzip1q_s32(a, b)
+                })
+            };
+            [
+                zip(h0, n0, false),
+                zip(h0, n0, true),
+                zip(h1, n1, false),
+                zip(h1, n1, true),
+            ]
+        };
+        let mut g = 0;
+        while g < groups {
+            // sixteen `k` of each row: zip1/zip2 of a row pair give the operands of the two
+            // eight-`k` steps
+            let xs: [[int8x16_t; 2]; PAIRS] = core::array::from_fn(|p| {
+                let a = vreinterpretq_s64_s8(vld1q_s8(rows[2 * p].add(DEPTH * g)));
+                let b = vreinterpretq_s64_s8(vld1q_s8(rows[2 * p + 1].add(DEPTH * g)));
+                [
+                    vreinterpretq_s8_s64(vzip1q_s64(a, b)),
+                    vreinterpretq_s8_s64(vzip2q_s64(a, b)),
+                ]
+            });
+            for (half, step) in [g, g + 2].into_iter().enumerate() {
+                if step >= groups {
+                    break;
+                }
+                let ops = operands(step);
+                for (a, x) in acc.iter_mut().zip(&xs) {
+                    for (q, op) in ops.iter().enumerate() {
+                        a[q] = smmla(a[q], x[half], *op);
+                    }
+                }
+            }
+            g += 4;
+        }
+        let mut out = [[vdupq_n_s32(0); 2]; DOT_TILE];
+        for (p, a) in acc.iter().enumerate() {
+            let wide = |v: int32x4_t| vreinterpretq_s64_s32(v);
+            let back = |v: int64x2_t| vreinterpretq_s32_s64(v);
+            out[2 * p] = [
+                back(vzip1q_s64(wide(a[0]), wide(a[1]))),
+                back(vzip1q_s64(wide(a[2]), wide(a[3]))),
+            ];
+            out[2 * p + 1] = [
+                back(vzip2q_s64(wide(a[0]), wide(a[1]))),
+                back(vzip2q_s64(wide(a[2]), wide(a[3]))),
+            ];
+        }
+        out
+    }
+
+    /// `acc + SMMLA(x, w)`: the 2×2 int32 tile of two rows of `x` times two rows of `w`
+    /// (eight int8 each).
+    #[inline(always)]
+    unsafe fn smmla(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+        let mut a = acc;
+        core::arch::asm!(
+            "smmla {a:v}.4s, {x:v}.16b, {w:v}.16b",
+            a = inout(vreg) a,
+            x = in(vreg) x,
+            w = in(vreg) w,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        a
     }
 
     /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`

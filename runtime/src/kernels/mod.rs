@@ -129,7 +129,11 @@ fn avx2_detected() -> bool {
 fn arm64_detected(p: KernelPath) -> bool {
     match p {
         KernelPath::Dotprod => std::arch::is_aarch64_feature_detected!("dotprod"),
-        KernelPath::I8mm => std::arch::is_aarch64_feature_detected!("i8mm"),
+        // the i8mm path also runs the SDOT kernels (every such core has both)
+        KernelPath::I8mm => {
+            std::arch::is_aarch64_feature_detected!("i8mm")
+                && std::arch::is_aarch64_feature_detected!("dotprod")
+        }
         _ => false,
     }
 }
@@ -138,7 +142,7 @@ fn arm64_detected(p: KernelPath) -> bool {
 fn arm64_detected(p: KernelPath) -> bool {
     match p {
         KernelPath::Dotprod => cfg!(target_feature = "dotprod"),
-        KernelPath::I8mm => cfg!(target_feature = "i8mm"),
+        KernelPath::I8mm => cfg!(all(target_feature = "i8mm", target_feature = "dotprod")),
         _ => false,
     }
 }
