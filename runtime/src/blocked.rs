@@ -116,8 +116,12 @@ impl Blocked {
     /// `Σ x[i] · w(row, i)` for `i < k`, wrapping like the kernels: the reference dot product.
     pub fn dot(&self, w: &[i8], row: usize, x: &[i8]) -> i32 {
         let mut acc = 0i32;
-        for (i, &xv) in x[..self.k].iter().enumerate() {
-            acc = acc.wrapping_add(xv as i32 * w[self.index(row, i)] as i32);
+        let mut at = self.row_start(row);
+        for word in x[..self.k].chunks(DEPTH) {
+            for (&xv, &wv) in word.iter().zip(&w[at..at + word.len()]) {
+                acc = acc.wrapping_add(xv as i32 * wv as i32);
+            }
+            at += CELL;
         }
         acc
     }

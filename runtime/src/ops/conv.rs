@@ -167,14 +167,15 @@ pub fn eval(
         min: p.act_min,
         max: p.act_max,
     };
-    // One group: blocked weights, a row's words every CELL bytes; several: dense
-    // [co, kh, kw, cg], the same formula with words 4 bytes apart.
+    // One group: blocked weights, a row's next word CELL bytes on; several: dense
+    // [co, kh, kw, cg], words back to back. Taps are visited in row order, so a cursor steps
+    // through the row's bytes.
     let row_len = kh * kw * cg;
     let blocked = crate::blocked::Blocked {
         rows: co,
         k: row_len,
     };
-    let word_stride = if p.groups == 1 { CELL } else { DEPTH };
+    let word_gap = if p.groups == 1 { CELL - DEPTH } else { 0 };
     let row_start = |o: usize| {
         if p.groups == 1 {
             blocked.row_start(o)
@@ -188,24 +189,30 @@ pub fn eval(
             for ox in 0..ow {
                 for o in 0..co {
                     let ci0 = (o / co_per_group) * cg;
-                    let row = row_start(o);
-                    let weight_at = |i: usize| row + i / DEPTH * word_stride + i % DEPTH;
+                    let mut at = row_start(o);
+                    let mut next_weight = || {
+                        let w = wd[at] as i32;
+                        at += 1;
+                        if at % DEPTH == 0 {
+                            at += word_gap;
+                        }
+                        w
+                    };
                     let mut acc = bias.i32_at(o);
                     for ky in 0..kh {
                         let iy = oy as isize * sh - pt + ky as isize * dh;
                         for kx in 0..kw {
                             let ix = ox as isize * sw - pl + kx as isize * dw;
-                            let first = (ky * kw + kx) * cg;
-                            let weight = |ci: usize| wd[weight_at(first + ci)] as i32;
                             if iy < 0 || iy >= h as isize || ix < 0 || ix >= wi as isize {
-                                for ci in 0..cg {
-                                    acc = acc.wrapping_add(x_zp * weight(ci));
+                                // padding reads the zero point
+                                for _ in 0..cg {
+                                    acc = acc.wrapping_add(x_zp * next_weight());
                                 }
                                 continue;
                             }
                             let xrow = ((b * h + iy as usize) * wi + ix as usize) * c + ci0;
-                            for (ci, &xv) in xd[xrow..xrow + cg].iter().enumerate() {
-                                acc = acc.wrapping_add(xv as i32 * weight(ci));
+                            for &xv in &xd[xrow..xrow + cg] {
+                                acc = acc.wrapping_add(xv as i32 * next_weight());
                             }
                         }
                     }
