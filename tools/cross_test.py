@@ -152,7 +152,7 @@ def main():
         subprocess.run([HOST_MOTE, "run", model, "--input", data, "--output", ref], check=True,
                        stdout=subprocess.DEVNULL, env=dict(os.environ, MOTE_ISA="reference"))
         want = outputs(ref)
-        runs = [("x86-64", "avx2", [HOST_MOTE])] if host_has_avx2() else []
+        runs = [("x86-64", p, [HOST_MOTE]) for p in host_x86_paths()]
         runs += [(cpu, p, arch.qemu(cpu, arm_mote[arch.name])) for arch in ARCHES
                  for cpu, paths in arch.cpus for p in ["reference", *paths]]
         for where, path, cmd in runs:
@@ -165,7 +165,7 @@ def main():
             if outputs(out) != want:
                 die(f"{name}: outputs on {where}/{path} differ from the reference path")
         print(f"  {name}: {n} samples, identical on reference, " +
-              ("avx2, " if host_has_avx2() else "") +
+              "".join(f"{p}, " for p in host_x86_paths()) +
               ", ".join(f"{cpu}/{p}" for arch in ARCHES for cpu, paths in arch.cpus
                         for p in ["reference", *paths]))
 
@@ -200,11 +200,16 @@ def main():
         print(f"| {m} | {c} | {p} | {v / 1e6:.2f} M | {v / ref[(m, c)]:.3f} |")
 
 
-def host_has_avx2():
+def host_x86_paths():
+    """The x86 kernel paths this host's CPU runs (from /proc/cpuinfo's flags)."""
     try:
-        return any(l.startswith("flags") and " avx2" in l for l in open("/proc/cpuinfo"))
+        flags = next((l.split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
     except OSError:
-        return False
+        return []
+    paths = ["avx2"] if "avx2" in flags else []
+    if "avx2" in flags and "avx_vnni" in flags:
+        paths.append("avxvnni")
+    return paths
 
 
 def build_plugin():

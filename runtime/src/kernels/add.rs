@@ -76,7 +76,7 @@ fn vector_prefix(
         return Some(unsafe { neon::same_shape(p, a, b, y_zp, y) });
     }
     #[cfg(target_arch = "x86_64")]
-    if path == super::KernelPath::Avx2 {
+    if path.has_avx2() {
         // SAFETY: the AVX2 path is only selected on CPUs that have it.
         return Some(unsafe { avx2::same_shape(p, a, b, y_zp, y) });
     }

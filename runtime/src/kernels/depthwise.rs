@@ -23,7 +23,7 @@ pub fn eval(
 ) {
     let _ = path;
     #[cfg(target_arch = "x86_64")]
-    if path == super::KernelPath::Avx2 {
+    if path.has_avx2() {
         // SAFETY: the AVX2 path is only selected on CPUs that have it.
         let done = unsafe { avx2_wide::eval(p, ins, outs) || avx2::eval(p, ins, outs) };
         if done {

@@ -48,10 +48,16 @@ pub(super) fn eval(
     };
     let _ = (path, &layer);
     #[cfg(target_arch = "x86_64")]
-    if path == super::KernelPath::Avx2 {
-        // SAFETY: the AVX2 path is only selected on CPUs that have it; `Layer::new` checked
-        // every length the kernel relies on.
-        unsafe { avx2::eval(&layer, ins, outs) };
+    if path.has_avx2() {
+        // SAFETY: the AVX2 paths are only selected on CPUs that have them; `Layer::new`
+        // checked every length the kernel relies on.
+        unsafe {
+            if path == super::KernelPath::AvxVnni {
+                avx2::eval_vnni(&layer, ins, outs)
+            } else {
+                avx2::eval(&layer, ins, outs)
+            }
+        };
         return true;
     }
     #[cfg(target_arch = "aarch64")]
@@ -210,26 +216,57 @@ mod avx2 {
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
+    /// Pixels per tile with `VPDPBUSD`: one accumulator per pixel, so eight share a cell load.
+    const VNNI_TILE: usize = 8;
+
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn eval(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+        run::<false, TILE>(l, ins, outs)
+    }
+
+    /// AVX-VNNI: `VPDPBUSD` multiplies unsigned by signed bytes, four products per lane, so
+    /// a cell (eight channels × four `k`) is one operand and a pixel's four activations,
+    /// broadcast, the other: 32 multiply-adds per instruction, sums in channel order. The
+    /// activations are made unsigned by flipping their sign bit (`x + 128`), and the bias of
+    /// each channel takes `−128·Σw` (the weights' sums, also by `VPDPBUSD`, per op): the same
+    /// int32 sums modulo 2^32 as the reference.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub(super) unsafe fn eval_vnni(
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) {
+        run::<true, VNNI_TILE>(l, ins, outs)
+    }
+
+    /// The shared loop; `VNNI` chooses how rows are prepared and summed, `T` the tile's pixels.
+    #[inline(always)]
+    unsafe fn run<const VNNI: bool, const T: usize>(
+        l: &Layer<'_>,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let (k, co) = (l.k, l.co);
         let groups = l.blocked.groups();
         let weights = w.data.as_ptr() as *const i8;
-        // rows widened to int16, zeros up to a whole group
-        let mut wide: MaybeUninit<[[i16; MAX_K + 4]; TILE]> = MaybeUninit::uninit();
-        let wide = wide.as_mut_ptr() as *mut [i16; MAX_K + 4];
+        // rows widened to int16 (or, for VNNI, as unsigned bytes), zeros up to a whole group
+        let mut prepared: MaybeUninit<[[i16; MAX_K + 4]; T]> = MaybeUninit::uninit();
+        let prepared = prepared.as_mut_ptr() as *mut [i16; MAX_K + 4];
         let mut storage = MaybeUninit::uninit();
-        let mut cols = column_buffers::<TILE>(&mut storage, l);
+        let mut cols = column_buffers::<T>(&mut storage, l);
         let (zp, (lo, hi)) = (l.zero_point, l.clamp);
         let make = |b: usize| -> (Requant8, __m256i) {
             let mut spare = [0u8; 96];
             let (bp, tp) =
                 block_constants(l, b, (bias.data.as_ptr(), rq.data.as_ptr()), &mut spare);
-            (
-                Requant8::from_table(tp, false, zp, lo, hi),
-                _mm256_loadu_si256(bp as *const __m256i),
-            )
+            let mut bias_v = _mm256_loadu_si256(bp as *const __m256i);
+            if VNNI {
+                let cells = weights.add(b * l.blocked.block_stride());
+                let sums = weight_sums(cells, groups);
+                bias_v = _mm256_sub_epi32(bias_v, _mm256_slli_epi32::<7>(sums));
+            }
+            (Requant8::from_table(tp, false, zp, lo, hi), bias_v)
         };
         let cached = l.blocks().min(CACHED_BLOCKS);
         let mut constants: MaybeUninit<[(Requant8, __m256i); CACHED_BLOCKS]> =
@@ -249,13 +286,19 @@ mod avx2 {
                 for (r, col) in cols.iter_mut().enumerate() {
                     // rows past the end repeat the last pixel (computed, not stored)
                     let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
-                    let dst = wide.add(r) as *mut i16;
-                    widen(row, dst);
-                    for i in k..DEPTH * groups {
-                        dst.add(i).write(0);
+                    if VNNI {
+                        let dst = prepared.add(r) as *mut u8;
+                        to_unsigned(row, dst);
+                        dst.add(k).write_bytes(0, DEPTH * groups - k);
+                    } else {
+                        let dst = prepared.add(r) as *mut i16;
+                        widen(row, dst);
+                        for i in k..DEPTH * groups {
+                            dst.add(i).write(0);
+                        }
                     }
                 }
-                let live = TILE.min(l.pixels - px);
+                let live = T.min(l.pixels - px);
                 for b in 0..l.blocks() {
                     let made;
                     let (requant, bias_v) = if b < cached {
@@ -265,34 +308,116 @@ mod avx2 {
                         &made
                     };
                     let cells = weights.add(b * l.blocked.block_stride());
-                    let mut low = [_mm256_setzero_si256(); TILE];
-                    let mut high = [_mm256_setzero_si256(); TILE];
-                    for g in 0..groups {
-                        let cell = cells.add(g * CELL);
-                        let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(cell as *const __m128i));
-                        let w1 =
-                            _mm256_cvtepi8_epi16(_mm_loadu_si128(cell.add(16) as *const __m128i));
-                        for r in 0..TILE {
-                            let run = (wide.add(r) as *const i16).add(DEPTH * g);
-                            let xq = _mm256_set1_epi64x((run as *const i64).read_unaligned());
-                            low[r] = _mm256_add_epi32(low[r], _mm256_madd_epi16(xq, w0));
-                            high[r] = _mm256_add_epi32(high[r], _mm256_madd_epi16(xq, w1));
+                    let rows: [*const i16; T] =
+                        core::array::from_fn(|r| prepared.add(r) as *const i16);
+                    let sums: [__m256i; T] = if VNNI {
+                        dpbusd_sums(cells, groups, rows.map(|r| r as *const u8), *bias_v)
+                    } else {
+                        madd_sums(cells, groups, rows, *bias_v)
+                    };
+                    let (c0, channels) = (ROWS * b, l.live_channels(b));
+                    for q in 0..T / TILE {
+                        let quad = [
+                            sums[4 * q],
+                            sums[4 * q + 1],
+                            sums[4 * q + 2],
+                            sums[4 * q + 3],
+                        ];
+                        let mut lanes = [0u64; TILE];
+                        _mm256_storeu_si256(
+                            lanes.as_mut_ptr() as *mut __m256i,
+                            requant.apply4(quad),
+                        );
+                        for (j, &v) in lanes.iter().enumerate() {
+                            let r = TILE * q + j;
+                            if r < live {
+                                store8(out.add((px + r) * co + c0), v, channels);
+                            }
                         }
                     }
-                    // hadd: [c0 c1 c4 c5 | c2 c3 c6 c7]; the permutation puts them in order
-                    let sums: [__m256i; TILE] = core::array::from_fn(|r| {
-                        let s = _mm256_hadd_epi32(low[r], high[r]);
-                        _mm256_add_epi32(_mm256_permute4x64_epi64::<0xD8>(s), *bias_v)
-                    });
-                    let mut lanes = [0u64; TILE];
-                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, requant.apply4(sums));
-                    let (c0, channels) = (ROWS * b, l.live_channels(b));
-                    for (r, &v) in lanes.iter().enumerate().take(live) {
-                        store8(out.add((px + r) * co + c0), v, channels);
-                    }
                 }
-                px += TILE;
+                px += T;
             }
+        }
+    }
+
+    /// Eight channels' sums (from `bias`) of `T` widened rows: per cell half, `VPMADDWD` with a
+    /// broadcast run of four activations gives (channel, `k` pair) lanes; at the end `VPHADDD`
+    /// and a permutation put the channels in order.
+    #[inline(always)]
+    unsafe fn madd_sums<const T: usize>(
+        cells: *const i8,
+        groups: usize,
+        rows: [*const i16; T],
+        bias: __m256i,
+    ) -> [__m256i; T] {
+        let mut low = [_mm256_setzero_si256(); T];
+        let mut high = [_mm256_setzero_si256(); T];
+        for g in 0..groups {
+            let cell = cells.add(g * CELL);
+            let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(cell as *const __m128i));
+            let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(cell.add(16) as *const __m128i));
+            for r in 0..T {
+                let run = rows[r].add(DEPTH * g);
+                let xq = _mm256_set1_epi64x((run as *const i64).read_unaligned());
+                low[r] = _mm256_add_epi32(low[r], _mm256_madd_epi16(xq, w0));
+                high[r] = _mm256_add_epi32(high[r], _mm256_madd_epi16(xq, w1));
+            }
+        }
+        // hadd: [c0 c1 c4 c5 | c2 c3 c6 c7]; the permutation puts them in order
+        core::array::from_fn(|r| {
+            let s = _mm256_hadd_epi32(low[r], high[r]);
+            _mm256_add_epi32(_mm256_permute4x64_epi64::<0xD8>(s), bias)
+        })
+    }
+
+    /// Eight channels' sums (from `bias`, compensated) of `T` unsigned rows, one `VPDPBUSD`
+    /// per cell and pixel.
+    #[inline]
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn dpbusd_sums<const T: usize>(
+        cells: *const i8,
+        groups: usize,
+        rows: [*const u8; T],
+        bias: __m256i,
+    ) -> [__m256i; T] {
+        let mut acc = [bias; T];
+        for g in 0..groups {
+            let cell = _mm256_loadu_si256(cells.add(g * CELL) as *const __m256i);
+            for r in 0..T {
+                let run = (rows[r].add(DEPTH * g) as *const i32).read_unaligned();
+                acc[r] = _mm256_dpbusd_avx_epi32(acc[r], _mm256_set1_epi32(run), cell);
+            }
+        }
+        acc
+    }
+
+    /// Per channel of a block, the sum of its weights.
+    #[inline]
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn weight_sums(cells: *const i8, groups: usize) -> __m256i {
+        let ones = _mm256_set1_epi8(1);
+        let mut s = _mm256_setzero_si256();
+        for g in 0..groups {
+            let cell = _mm256_loadu_si256(cells.add(g * CELL) as *const __m256i);
+            s = _mm256_dpbusd_avx_epi32(s, ones, cell);
+        }
+        s
+    }
+
+    /// `row` with each byte's sign bit flipped (`x + 128` as unsigned) into `dst`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn to_unsigned(row: &[i8], dst: *mut u8) {
+        let flip = _mm256_set1_epi8(i8::MIN);
+        let mut i = 0;
+        while i + 32 <= row.len() {
+            let v = _mm256_loadu_si256(row.as_ptr().add(i) as *const __m256i);
+            _mm256_storeu_si256(dst.add(i) as *mut __m256i, _mm256_xor_si256(v, flip));
+            i += 32;
+        }
+        while i < row.len() {
+            dst.add(i).write(row[i] as u8 ^ 0x80);
+            i += 1;
         }
     }
 

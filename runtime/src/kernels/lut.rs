@@ -24,7 +24,7 @@ pub fn eval(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if path == super::KernelPath::Avx2 {
+    if path.has_avx2() {
         if let Ok(table) = <&[u8; 256]>::try_from(table) {
             // SAFETY: the AVX2 path is only selected on CPUs that have it.
             unsafe { avx2(table, ins[0].data, outs[0].data) };

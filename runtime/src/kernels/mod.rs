@@ -37,17 +37,20 @@ pub enum KernelPath {
     I8mm,
     /// x86-64 AVX2 (VPMOVSXBW/VPMADDWD).
     Avx2,
+    /// x86-64 AVX2 with AVX-VNNI: the AVX2 kernels, matrix products with VPDPBUSD.
+    AvxVnni,
 }
 
 impl KernelPath {
     /// Every path, in order of preference from slowest to fastest.
-    pub const ALL: [KernelPath; 6] = [
+    pub const ALL: [KernelPath; 7] = [
         KernelPath::Reference,
         KernelPath::Dsp,
         KernelPath::Neon,
         KernelPath::Dotprod,
         KernelPath::I8mm,
         KernelPath::Avx2,
+        KernelPath::AvxVnni,
     ];
 
     /// Short name (as in `MOTE_ISA` and `mote bench --json`).
@@ -59,6 +62,7 @@ impl KernelPath {
             KernelPath::Dotprod => "dotprod",
             KernelPath::I8mm => "i8mm",
             KernelPath::Avx2 => "avx2",
+            KernelPath::AvxVnni => "avxvnni",
         }
     }
 
@@ -76,10 +80,16 @@ impl KernelPath {
             KernelPath::Reference => true,
             KernelPath::Dsp => cfg!(mote_dsp),
             KernelPath::Avx2 => avx2_detected(),
+            KernelPath::AvxVnni => avx2_detected() && avxvnni_detected(),
             KernelPath::Neon => cfg!(target_arch = "aarch64"),
             KernelPath::Dotprod => arm64_detected(KernelPath::Dotprod),
             KernelPath::I8mm => arm64_detected(KernelPath::I8mm),
         }
+    }
+
+    /// Whether the path runs the AVX2 kernels (AVX2 itself, or AVX2 with AVX-VNNI).
+    pub fn has_avx2(self) -> bool {
+        matches!(self, KernelPath::Avx2 | KernelPath::AvxVnni)
     }
 
     /// The fastest supported path.
@@ -102,7 +112,7 @@ impl KernelPath {
                     "MOTE_ISA names a kernel path this build or CPU cannot run",
                 )),
                 None => Err(crate::Error::BadArgument(
-                    "MOTE_ISA must be one of: reference, dsp, neon, dotprod, i8mm, avx2",
+                    "MOTE_ISA must be one of: reference, dsp, neon, dotprod, i8mm, avx2, avxvnni",
                 )),
             };
         }
@@ -122,6 +132,21 @@ fn avx2_detected() -> bool {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2_detected() -> bool {
+    false
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn avxvnni_detected() -> bool {
+    std::is_x86_feature_detected!("avxvnni")
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+fn avxvnni_detected() -> bool {
+    cfg!(target_feature = "avxvnni")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avxvnni_detected() -> bool {
     false
 }
 

@@ -70,7 +70,7 @@ pub fn eval(
             let gate = g.as_i8();
             let c = gate.len();
             #[cfg(target_arch = "x86_64")]
-            if path == super::KernelPath::Avx2 {
+            if path.has_avx2() {
                 // SAFETY: the AVX2 path is only selected on CPUs that have it.
                 unsafe { avx2::per_channel(p, x.as_i8(), zx, gate, zg, y_zp, yd) };
                 return;
