@@ -24,8 +24,14 @@ pub fn eval(
     let _ = path;
     #[cfg(target_arch = "x86_64")]
     if path.has_avx2() {
-        // SAFETY: the AVX2 path is only selected on CPUs that have it.
-        let done = unsafe { avx2_wide::eval(p, ins, outs) || avx2::eval(p, ins, outs) };
+        let vnni = path == super::KernelPath::AvxVnni;
+        // SAFETY: the AVX2 paths are only selected on CPUs that have them; the VNNI kernel
+        // only runs on the path that requires AVX-VNNI.
+        let done = unsafe {
+            (vnni && vnni_rows::eval(p, ins, outs))
+                || avx2_wide::eval(p, ins, outs)
+                || avx2::eval(p, ins, outs)
+        };
         if done {
             return;
         }
@@ -600,6 +606,240 @@ mod neon_sdot {
             options(pure, nomem, nostack, preserves_flags),
         );
         a
+    }
+}
+
+/// AVX-VNNI, sixteen channels at a time: the `SDOT` kernel's arrangement (kernel rows in fours,
+/// each input column of an output row transposed once into `[channel][4 rows]` words) with
+/// `VPDPBUSD`, which multiplies unsigned by signed bytes: the transposed activations have their
+/// sign bit flipped (`x + 128`) and each channel's bias takes `−128·Σw`, which leaves the same
+/// int32 sums modulo 2^32 as the reference.
+#[cfg(target_arch = "x86_64")]
+mod vnni_rows {
+    use super::*;
+    use crate::kernels::avx2::{narrow16, Requant8};
+    use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
+
+    const ROWS: usize = 4;
+    const MAX_GROUPS: usize = 2;
+    const MAX_KW: usize = 8;
+    const MAX_COLUMNS: usize = 256;
+    const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
+    const STEP: usize = 4;
+
+    /// Returns `false` (nothing written) when the shape is not covered.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
+        let y = &mut outs[0];
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let [sh, sw] = p.stride.map(|v| v as usize);
+        let [dh, dw] = p.dilation.map(|v| v as usize);
+        let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
+        let groups = kh.div_ceil(ROWS);
+        let blocks = c.div_ceil(16);
+        let columns = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
+        let taps = kh * kw;
+        let wd = w.as_i8();
+        if c < 16
+            || kh == 0
+            || kw == 0
+            || ow == 0
+            || groups > MAX_GROUPS
+            || kw > MAX_KW
+            || columns > MAX_COLUMNS
+            || blocks > MAX_BLOCKS
+            || c > super::WIDE_MAX_CHANNELS
+            || wd.len() < c * taps
+            || bias.data.len() < 4 * c
+            || rq.data.len() < 8 * c
+        {
+            return false;
+        }
+        let block_start = |b: usize| (16 * b).min(c - 16);
+        // weights[(((b·groups + g)·kw + kx)·2 + half]: channels block_start(b) + 8·half .. + 8,
+        // each channel's word its kernel rows 4g .. 4g + 4 at column kx (zero past the kernel)
+        let per_block = groups * kw * 2;
+        let mut weights: MaybeUninit<[__m256i; MAX_BLOCKS * MAX_GROUPS * MAX_KW * 2]> =
+            MaybeUninit::uninit();
+        let weights = weights.as_mut_ptr() as *mut __m256i;
+        for b in 0..blocks {
+            let c0 = block_start(b);
+            for g in 0..groups {
+                for kx in 0..kw {
+                    for half in 0..2 {
+                        let bytes: [i8; 32] = core::array::from_fn(|at| {
+                            let (ch, r) = (c0 + 8 * half + at / ROWS, ROWS * g + at % ROWS);
+                            if r < kh {
+                                wd[ch * taps + r * kw + kx]
+                            } else {
+                                0
+                            }
+                        });
+                        let at = b * per_block + (g * kw + kx) * 2 + half;
+                        weights
+                            .add(at)
+                            .write(_mm256_loadu_si256(bytes.as_ptr() as *const __m256i));
+                    }
+                }
+            }
+        }
+        // per block and half: requantization and the compensated bias
+        let (zp, lo, hi) = (y.info.zero_point, p.act_min, p.act_max);
+        let mut constants: MaybeUninit<[(Requant8, __m256i); 2 * MAX_BLOCKS]> =
+            MaybeUninit::uninit();
+        let constants = constants.as_mut_ptr() as *mut (Requant8, __m256i);
+        for b in 0..blocks {
+            for half in 0..2 {
+                let c0 = block_start(b) + 8 * half;
+                let lanes: [i32; 8] = core::array::from_fn(|j| {
+                    let ch = c0 + j;
+                    let sum: i32 = wd[ch * taps..(ch + 1) * taps]
+                        .iter()
+                        .map(|&v| v as i32)
+                        .sum();
+                    bias.i32_at(ch).wrapping_sub(sum.wrapping_mul(128))
+                });
+                constants.add(2 * b + half).write((
+                    Requant8::from_table(rq.data.as_ptr().add(8 * c0), false, zp, lo, hi),
+                    _mm256_loadu_si256(lanes.as_ptr() as *const __m256i),
+                ));
+            }
+        }
+        let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
+        // cols[(g·MAX_COLUMNS + col)·2 + half]: transposed, unsigned input column col of group g
+        let mut columns_buf: MaybeUninit<[__m256i; MAX_GROUPS * MAX_COLUMNS * 2]> =
+            MaybeUninit::uninit();
+        let cols = columns_buf.as_mut_ptr() as *mut __m256i;
+        let xd = x.as_i8();
+        let yd = y.as_i8_mut();
+        let image_len = h * wi * c;
+        for img in 0..n {
+            let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
+            for oy in 0..oh {
+                let mut row_at = [[zero_row.as_ptr(); ROWS]; MAX_GROUPS];
+                let mut row_step = [[0usize; ROWS]; MAX_GROUPS];
+                for g in 0..groups {
+                    for r in 0..ROWS {
+                        let ky = ROWS * g + r;
+                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                        if ky < kh && iy < h {
+                            row_at[g][r] = image.add(iy * wi * c);
+                            row_step[g][r] = c;
+                        }
+                    }
+                }
+                for b in 0..blocks {
+                    let c0 = block_start(b);
+                    let inside = (pl.min(columns), (pl + wi).min(columns));
+                    let zero = transpose4([zero_row.as_ptr(); ROWS]);
+                    for g in 0..groups {
+                        let dst = cols.add(g * MAX_COLUMNS * 2);
+                        for col in (0..inside.0).chain(inside.1..columns) {
+                            dst.add(2 * col).write(zero[0]);
+                            dst.add(2 * col + 1).write(zero[1]);
+                        }
+                        // the first inside column is input column 0
+                        let mut src: [*const i8; ROWS] = row_at[g].map(|row| row.add(c0));
+                        let step = row_step[g];
+                        for col in inside.0..inside.1 {
+                            let t = transpose4(src);
+                            dst.add(2 * col).write(t[0]);
+                            dst.add(2 * col + 1).write(t[1]);
+                            for r in 0..ROWS {
+                                src[r] = src[r].add(step[r]);
+                            }
+                        }
+                    }
+                    let wb = weights.add(b * per_block) as *const __m256i;
+                    let (rq0, bias0) = &*constants.add(2 * b);
+                    let (rq1, bias1) = &*constants.add(2 * b + 1);
+                    let out = yd.as_mut_ptr().add(((img * oh + oy) * ow) * c + c0);
+                    let window = Window {
+                        cols,
+                        weights: wb,
+                        groups,
+                        kw,
+                        sw,
+                        dw,
+                    };
+                    let finish = |at: usize, s: [__m256i; 2]| {
+                        let bytes = narrow16(rq0.apply(s[0]), rq1.apply(s[1]));
+                        _mm_storeu_si128(out.add(at * c) as *mut __m128i, bytes);
+                    };
+                    let mut ox = 0;
+                    while ox + STEP <= ow {
+                        let sums = window.sums::<STEP>(ox, [*bias0, *bias1]);
+                        for (q, s) in sums.into_iter().enumerate() {
+                            finish(ox + q, s);
+                        }
+                        ox += STEP;
+                    }
+                    while ox < ow {
+                        let [s] = window.sums::<1>(ox, [*bias0, *bias1]);
+                        finish(ox, s);
+                        ox += 1;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// One output row's transposed input columns and one channel block's weights.
+    struct Window {
+        cols: *const __m256i,
+        weights: *const __m256i,
+        groups: usize,
+        kw: usize,
+        sw: usize,
+        dw: usize,
+    }
+
+    impl Window {
+        /// The sums of output pixels `ox .. ox + P` (two vectors of eight channels each, from
+        /// the compensated `bias`).
+        #[inline]
+        #[target_feature(enable = "avx2,avxvnni")]
+        unsafe fn sums<const P: usize>(&self, ox: usize, bias: [__m256i; 2]) -> [[__m256i; 2]; P] {
+            let mut acc = [bias; P];
+            for g in 0..self.groups {
+                let cols = self.cols.add(g * MAX_COLUMNS * 2);
+                for kx in 0..self.kw {
+                    let w = self.weights.add((g * self.kw + kx) * 2);
+                    let (w0, w1) = (*w, *w.add(1));
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let t = cols.add(((ox + q) * self.sw + kx * self.dw) * 2);
+                        a[0] = _mm256_dpbusd_avx_epi32(a[0], *t, w0);
+                        a[1] = _mm256_dpbusd_avx_epi32(a[1], *t.add(1), w1);
+                    }
+                }
+            }
+            acc
+        }
+    }
+
+    /// Four rows of sixteen channels (at `src`) to two vectors of eight channels × four rows,
+    /// sign bits flipped.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn transpose4(src: [*const i8; ROWS]) -> [__m256i; 2] {
+        let r = src.map(|s| _mm_loadu_si128(s as *const __m128i));
+        let a = _mm_unpacklo_epi8(r[0], r[1]);
+        let b = _mm_unpackhi_epi8(r[0], r[1]);
+        let cc = _mm_unpacklo_epi8(r[2], r[3]);
+        let d = _mm_unpackhi_epi8(r[2], r[3]);
+        let flip = _mm256_set1_epi8(i8::MIN);
+        let low = _mm256_set_m128i(_mm_unpackhi_epi16(a, cc), _mm_unpacklo_epi16(a, cc));
+        let high = _mm256_set_m128i(_mm_unpackhi_epi16(b, d), _mm_unpacklo_epi16(b, d));
+        [_mm256_xor_si256(low, flip), _mm256_xor_si256(high, flip)]
     }
 }
 
