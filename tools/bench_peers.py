@@ -4,6 +4,10 @@ same run, single thread. Usage: bench_peers.py MOTE_BIN NAME ONNX MOTE_MODEL CAL
 
 ONNX Runtime int8 is its own static quantizer (QDQ, S8S8, per-channel weights) calibrated on the
 same calibration set; models below opset 13 are upgraded first, which its quantizer needs.
+
+mote and ONNX Runtime fp32 are measured in alternating rounds (ROUNDS of each, one after the
+other) and the ratio is the median of the rounds' ratios: a machine whose speed drifts during
+the run (a shared VM) then moves both sides of each ratio alike.
 """
 import json
 import os
@@ -25,6 +29,9 @@ def session(path):
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+ROUNDS = 7
 
 
 def median_ms(sess, feed, seconds=2.0):
@@ -68,10 +75,17 @@ def main():
     for i in range(0, len(args), 6):
         name, path, mote_model, calib_path, test_path, inp = args[i:i + 6]
         test = np.load(test_path)[inp]
-        mote_json = json.loads(subprocess.check_output([mote, "bench", mote_model, "--input", test_path, "--json"]))
         model_shape = json.loads(subprocess.check_output([mote, "inspect", mote_model, "--json"]))["inputs"][0]["shape"]
         x = test[:1].reshape(model_shape).astype(np.float32)
-        fp32 = median_ms(session(path), {inp: x})
+        fp32_session = session(path)
+        mote_ms, fp32_ms = [], []
+        for _ in range(ROUNDS):
+            mote_json = json.loads(subprocess.check_output(
+                [mote, "bench", mote_model, "--input", test_path, "--iterations", "200", "--json"]))
+            mote_ms.append(mote_json["median_ms"])
+            fp32_ms.append(median_ms(fp32_session, {inp: x}, seconds=0.3))
+        mote_med, fp32 = float(np.median(mote_ms)), float(np.median(fp32_ms))
+        ratio = float(np.median([m / f for m, f in zip(mote_ms, fp32_ms)]))
         shape_arg = f"{inp}=" + ",".join(str(d) for d in model_shape)
         tract = json.loads(subprocess.check_output(
             [mote, "bench-onnx", path, "--input", test_path, "--input-shape", shape_arg, "--json"]))["median_ms"]
@@ -80,11 +94,12 @@ def main():
             int8 = f"{median_ms(session(q), {inp: x}):.3f}"
         except Exception as e:  # report, do not hide, a peer failure
             int8 = f"failed: {type(e).__name__}"
-        rows.append((name, mote_json["median_ms"], mote_json["kernels"], fp32, int8, tract, mote_json["arena_bytes"], mote_json["model_bytes"]))
-    print(f"\nLatency, single thread, median ms (onnxruntime {ort.__version__}):")
+        rows.append((name, mote_med, mote_json["kernels"], fp32, int8, tract, ratio, mote_json["arena_bytes"], mote_json["model_bytes"]))
+    print(f"\nLatency, single thread, median ms (onnxruntime {ort.__version__}; mote and ORT fp32: "
+          f"medians of {ROUNDS} alternating rounds, ratio the median of the rounds' ratios):")
     print(f"{'model':<10} {'mote int8':>10} {'kernels':>10} {'ORT fp32':>10} {'ORT int8':>12} {'tract fp32':>11} {'mote/ORT fp32':>14} {'arena B':>9} {'model B':>9}")
     for r in rows:
-        print(f"{r[0]:<10} {r[1]:>10.3f} {r[2]:>10} {r[3]:>10.3f} {r[4]:>12} {r[5]:>11.3f} {r[1] / r[3]:>14.2f} {r[6]:>9} {r[7]:>9}")
+        print(f"{r[0]:<10} {r[1]:>10.3f} {r[2]:>10} {r[3]:>10.3f} {r[4]:>12} {r[5]:>11.3f} {r[6]:>14.2f} {r[7]:>9} {r[8]:>9}")
 
 
 if __name__ == "__main__":
