@@ -49,33 +49,22 @@ impl Requant8 {
         }
     }
 
-    /// Lanes from a `[channels, 2]` (multiplier, shift) table: channels `4·i..4·i + 4` at
-    /// `table` (8 little-endian int32), repeated for both halves (two rows of a 2×4 tile) when
-    /// `repeat`, else channels `0..8` of eight entries (16 int32).
+    /// Lanes from a `[channels, 2]` (multiplier, shift) table: channels `0..8` of eight
+    /// entries (16 int32) at `table`.
     ///
     /// # Safety
-    /// The CPU must support AVX2; `table` must address 32 (`repeat`) or 64 readable bytes.
+    /// The CPU must support AVX2; `table` must address 64 readable bytes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub unsafe fn from_table(table: *const u8, repeat: bool, zp: i32, lo: i8, hi: i8) -> Requant8 {
-        let (mult, shift) = if repeat {
-            let t = _mm256_loadu_si256(table as *const __m256i);
-            (
-                _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)),
-                _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7)),
-            )
-        } else {
-            let even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-            let t0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256(table as *const __m256i), even);
-            let t1 = _mm256_permutevar8x32_epi32(
-                _mm256_loadu_si256(table.add(32) as *const __m256i),
-                even,
-            );
-            (
-                _mm256_permute2x128_si256::<0x20>(t0, t1),
-                _mm256_permute2x128_si256::<0x31>(t0, t1),
-            )
-        };
+    pub unsafe fn from_table(table: *const u8, zp: i32, lo: i8, hi: i8) -> Requant8 {
+        let even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+        let t0 = _mm256_permutevar8x32_epi32(_mm256_loadu_si256(table as *const __m256i), even);
+        let t1 =
+            _mm256_permutevar8x32_epi32(_mm256_loadu_si256(table.add(32) as *const __m256i), even);
+        let (mult, shift) = (
+            _mm256_permute2x128_si256::<0x20>(t0, t1),
+            _mm256_permute2x128_si256::<0x31>(t0, t1),
+        );
         let zero = _mm256_setzero_si256();
         let left = _mm256_max_epi32(shift, zero);
         let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);

@@ -708,7 +708,7 @@ mod vnni_rows {
                     bias.i32_at(ch).wrapping_sub(sum.wrapping_mul(128))
                 });
                 constants.add(2 * b + half).write((
-                    Requant8::from_table(rq.data.as_ptr().add(8 * c0), false, zp, lo, hi),
+                    Requant8::from_table(rq.data.as_ptr().add(8 * c0), zp, lo, hi),
                     _mm256_loadu_si256(lanes.as_ptr() as *const __m256i),
                 ));
             }
@@ -917,7 +917,6 @@ mod avx2_wide {
             for h in 0..2 {
                 requant_at.add(2 * b + h).write(Requant8::from_table(
                     table.add(64 * h),
-                    false,
                     y_zp,
                     lo,
                     hi,
@@ -1124,13 +1123,8 @@ mod avx2 {
                 *f = _mm_loadu_si128(lane.as_ptr() as *const __m128i);
             }
             let b = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const __m256i);
-            let requant = Requant8::from_table(
-                rq.data.as_ptr().add(8 * c0),
-                false,
-                y_zp,
-                p.act_min,
-                p.act_max,
-            );
+            let requant =
+                Requant8::from_table(rq.data.as_ptr().add(8 * c0), y_zp, p.act_min, p.act_max);
             for bi in 0..n {
                 let image = &xd[bi * h * wi * c..(bi + 1) * h * wi * c];
                 for oy in 0..oh {

@@ -266,7 +266,7 @@ mod avx2 {
                 let sums = weight_sums(cells, groups);
                 bias_v = _mm256_sub_epi32(bias_v, _mm256_slli_epi32::<7>(sums));
             }
-            (Requant8::from_table(tp, false, zp, lo, hi), bias_v)
+            (Requant8::from_table(tp, zp, lo, hi), bias_v)
         };
         let cached = l.blocks().min(CACHED_BLOCKS);
         let mut constants: MaybeUninit<[(Requant8, __m256i); CACHED_BLOCKS]> =
