@@ -138,6 +138,17 @@ enum Cmd {
 
 fn main() {
     std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            // the reader went away (`mote inspect m.mote | head`): stop quietly, as Unix tools
+            // do on SIGPIPE
+            std::process::exit(141);
+        }
         eprintln!("mote: internal error: {info}\nThis is a bug in mote; please report it with the command you ran.");
     }));
     if let Err(e) = run(Cli::parse()) {
