@@ -1,7 +1,8 @@
 //! Depthwise convolution (one filter per channel, `groups == C == Co`) on the optimised paths:
 //! per output pixel, the valid tap window is computed once and each channel sums its taps with
 //! plain loads and multiply-adds; padding taps add `x_zp · w` as the reference kernel's
-//! padded reads do (the input zero point is folded into the bias).
+//! padded reads do (the input zero point is folded into the bias). With `SDOT` or `VPDPBUSD`,
+//! input columns are transposed once per output row instead (`neon_sdot`, `vnni_rows`).
 
 use crate::ops::conv::ConvParams;
 use crate::ops::ChannelRequant;

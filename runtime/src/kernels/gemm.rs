@@ -1,12 +1,13 @@
 //! Convolution and fully-connected layers as a matrix product on the vector paths (AVX2,
-//! NEON): four rows (output pixels) at a time against every output channel, eight channels per
-//! block of the blocked weights ([`crate::blocked`]).
+//! AVX-VNNI, NEON, SDOT, SMMLA): four rows (output pixels) at a time, or eight where one
+//! instruction per pixel does a cell's multiply-adds (`SDOT`, `VPDPBUSD`), against every output
+//! channel, eight channels per block of the blocked weights ([`crate::blocked`]).
 //!
 //! Why this tiling: MobileNet-style pointwise layers have few input channels (8–200), so a tile
 //! that sums along `k` spends more on its horizontal reductions and per-tile requantization than
 //! on multiply-adds. Here the lanes are output channels: activations are broadcast against a
 //! cell of eight channels' weights, the sums land in channel order and one requantization
-//! serves four pixels × eight channels. The weights are streamed as the quantizer stored them.
+//! serves a tile's pixels × eight channels. The weights are streamed as the quantizer stored them.
 //! The sums are the reference kernel's (raw products, zero point folded into the bias), wrapping
 //! the same way.
 
