@@ -301,6 +301,140 @@ fn for_each_pixel(
     }
 }
 
+/// The geometry the transposed-column kernels (`neon_sdot`, `vnni_rows`) share: kernel rows
+/// taken four at a time, and per output row the input columns it reads, each column's four
+/// rows of one channel block handed to the kernel to transpose.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+struct ColumnPlan {
+    /// Input, kernel, stride, dilation and padding.
+    window: TapWindow,
+    n: usize,
+    oh: usize,
+    ow: usize,
+    /// Groups of four kernel rows.
+    groups: usize,
+    /// Input columns one output row reads (`(ow − 1)·sw + (kw − 1)·dw + 1`).
+    columns: usize,
+    /// Channels per block.
+    lanes: usize,
+}
+
+/// Per group and kernel row: where the input row starts and how far a column steps (0 for rows
+/// outside the image or past the kernel: they read the zero row).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type RowSources = (
+    [[*const i8; COLUMN_ROWS]; COLUMN_MAX_GROUPS],
+    [[usize; COLUMN_ROWS]; COLUMN_MAX_GROUPS],
+);
+
+/// Kernel rows per group (the four bytes of an `SDOT`/`VPDPBUSD` lane).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const COLUMN_ROWS: usize = 4;
+/// Row groups handled (kernel height ≤ 8).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const COLUMN_MAX_GROUPS: usize = 2;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const COLUMN_MAX_KW: usize = 8;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const COLUMN_MAX_COLUMNS: usize = 256;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const COLUMN_MAX_BLOCKS: usize = WIDE_MAX_CHANNELS / 16;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl ColumnPlan {
+    /// The plan for blocks of `lanes` channels, or `None` when the shape (or a tensor's length)
+    /// is outside what the kernels handle.
+    fn new(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &[TensorMut<'_>],
+        lanes: usize,
+    ) -> Option<ColumnPlan> {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let window = TapWindow::new(p, &x.info, &w.info);
+        let (c, kh, kw) = (window.c, window.kh, window.kw);
+        let [oh, ow] = [outs[0].info.dims[1] as usize, outs[0].info.dims[2] as usize];
+        let groups = kh.div_ceil(COLUMN_ROWS);
+        let columns = (ow.max(1) - 1) * window.stride[1] + (kw.max(1) - 1) * window.dilation[1] + 1;
+        let fits = c >= lanes
+            && kh > 0
+            && kw > 0
+            && ow > 0
+            && groups <= COLUMN_MAX_GROUPS
+            && kw <= COLUMN_MAX_KW
+            && columns <= COLUMN_MAX_COLUMNS
+            && c.div_ceil(lanes) <= COLUMN_MAX_BLOCKS
+            && c <= WIDE_MAX_CHANNELS
+            && w.data.len() >= c * kh * kw
+            && bias.data.len() >= 4 * c
+            && rq.data.len() >= 8 * c;
+        fits.then_some(ColumnPlan {
+            window,
+            n: x.info.dims[0] as usize,
+            oh,
+            ow,
+            groups,
+            columns,
+            lanes,
+        })
+    }
+
+    fn blocks(&self) -> usize {
+        self.window.c.div_ceil(self.lanes)
+    }
+
+    /// First channel of block `b`; the last block overlaps the one before it when `c` is not a
+    /// multiple of `lanes` (those channels are computed twice, identically).
+    fn block_start(&self, b: usize) -> usize {
+        (self.lanes * b).min(self.window.c - self.lanes)
+    }
+
+    /// The kernel rows' sources for output row `oy` of `image`.
+    fn row_sources(&self, image: *const i8, oy: usize, zero_row: *const i8) -> RowSources {
+        let win = &self.window;
+        let mut row_at = [[zero_row; COLUMN_ROWS]; COLUMN_MAX_GROUPS];
+        let mut row_step = [[0usize; COLUMN_ROWS]; COLUMN_MAX_GROUPS];
+        for g in 0..self.groups {
+            for r in 0..COLUMN_ROWS {
+                let ky = COLUMN_ROWS * g + r;
+                let iy = (oy * win.stride[0] + ky * win.dilation[0]).wrapping_sub(win.pad[0]);
+                if ky < win.kh && iy < win.h {
+                    row_at[g][r] = image.wrapping_add(iy * win.w * win.c);
+                    row_step[g][r] = win.c;
+                }
+            }
+        }
+        (row_at, row_step)
+    }
+
+    /// `visit(col, sources)` for every input column of group `g`: the four kernel rows' bytes
+    /// of channel `c0` onward, or the zero row for columns left and right of the image.
+    #[inline(always)]
+    fn for_each_column(
+        &self,
+        (row_at, row_step): &RowSources,
+        g: usize,
+        c0: usize,
+        zero_row: *const i8,
+        mut visit: impl FnMut(usize, [*const i8; COLUMN_ROWS]),
+    ) {
+        let (pl, columns) = (self.window.pad[1], self.columns);
+        let inside = (pl.min(columns), (pl + self.window.w).min(columns));
+        for col in (0..inside.0).chain(inside.1..columns) {
+            visit(col, [zero_row; COLUMN_ROWS]);
+        }
+        // the first inside column is input column 0
+        let mut src: [*const i8; COLUMN_ROWS] = row_at[g].map(|row| row.wrapping_add(c0));
+        let step = row_step[g];
+        for col in inside.0..inside.1 {
+            visit(col, src);
+            for r in 0..COLUMN_ROWS {
+                src[r] = src[r].wrapping_add(step[r]);
+            }
+        }
+    }
+}
+
 /// `SDOT` (dot-product extension), sixteen channels at a time: kernel rows are taken four at a
 /// time, and for each input column of an output row the four rows' sixteen channels are
 /// transposed once (two `ZIP` levels) into four vectors of `[channel][row]` words. Every output
@@ -316,14 +450,11 @@ mod neon_sdot {
     use core::arch::aarch64::*;
     use core::mem::MaybeUninit;
 
-    /// Kernel rows per group (the four bytes of an `SDOT` lane).
-    const ROWS: usize = 4;
-    /// Row groups handled (kernel height ≤ 8).
-    const MAX_GROUPS: usize = 2;
-    const MAX_KW: usize = 8;
-    /// Input columns one output row reads (`(ow − 1)·sw + (kw − 1)·dw + 1`).
-    const MAX_COLUMNS: usize = 256;
-    const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
+    use super::COLUMN_MAX_BLOCKS as MAX_BLOCKS;
+    use super::COLUMN_MAX_COLUMNS as MAX_COLUMNS;
+    use super::COLUMN_MAX_GROUPS as MAX_GROUPS;
+    use super::COLUMN_MAX_KW as MAX_KW;
+    use super::COLUMN_ROWS as ROWS;
     /// Output pixels per step.
     const STEP: usize = 4;
 
@@ -369,35 +500,17 @@ mod neon_sdot {
         outs: &mut [TensorMut<'_>],
     ) -> bool {
         let lanes = if HALF { 8 } else { 16 };
-        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
-        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
-        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
-        let y = &mut outs[0];
-        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
-        let [sh, sw] = p.stride.map(|v| v as usize);
-        let [dh, dw] = p.dilation.map(|v| v as usize);
-        let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
-        let groups = kh.div_ceil(ROWS);
-        let blocks = c.div_ceil(lanes);
-        let columns = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
-        let taps = kh * kw;
-        let wd = w.as_i8();
-        if c < lanes
-            || kh == 0
-            || kw == 0
-            || ow == 0
-            || groups > MAX_GROUPS
-            || kw > MAX_KW
-            || columns > MAX_COLUMNS
-            || blocks > MAX_BLOCKS
-            || c > super::WIDE_MAX_CHANNELS
-            || wd.len() < c * taps
-            || bias.data.len() < 4 * c
-            || rq.data.len() < 8 * c
-        {
+        let Some(plan) = ColumnPlan::new(p, ins, outs, lanes) else {
             return false;
-        }
-        let block_start = |b: usize| (lanes * b).min(c - lanes);
+        };
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let y = &mut outs[0];
+        let win = &plan.window;
+        let [n, h, wi, c] = [plan.n, win.h, win.w, win.c];
+        let [kh, kw, oh, ow] = [win.kh, win.kw, plan.oh, plan.ow];
+        let (groups, blocks, taps) = (plan.groups, plan.blocks(), kh * kw);
+        let wd = w.as_i8();
+        let block_start = |b: usize| plan.block_start(b);
         // weights[((b·groups + g)·kw + kx)·4 + j]: channels block_start(b) + 4j .. + 4, each
         // channel's word its kernel rows 4g .. 4g + 4 at column kx (zero past the kernel)
         let per_block = groups * kw * 4;
@@ -449,48 +562,22 @@ mod neon_sdot {
         for img in 0..n {
             let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
             for oy in 0..oh {
-                // per kernel row: where its input row starts and how far a column steps (0 for
-                // rows outside the image or past the kernel: they read the zero row)
-                let mut row_at = [[zero_row.as_ptr(); ROWS]; MAX_GROUPS];
-                let mut row_step = [[0usize; ROWS]; MAX_GROUPS];
-                for g in 0..groups {
-                    for r in 0..ROWS {
-                        let ky = ROWS * g + r;
-                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
-                        if ky < kh && iy < h {
-                            row_at[g][r] = image.add(iy * wi * c);
-                            row_step[g][r] = c;
-                        }
-                    }
-                }
+                let rows = plan.row_sources(image, oy, zero_row.as_ptr());
                 for (b, rq) in requant.iter().enumerate().take(blocks) {
                     let c0 = block_start(b);
-                    // columns left of the image, inside it, right of it
-                    let inside = (pl.min(columns), (pl + wi).min(columns));
-                    let zero = transpose4([vld1q_s8(zero_row.as_ptr()); ROWS]);
                     for g in 0..groups {
                         let dst = cols.add(g * MAX_COLUMNS * 4);
-                        for col in (0..inside.0).chain(inside.1..columns) {
-                            store4(dst.add(4 * col), zero);
-                        }
-                        // the first inside column is input column 0
-                        let mut src: [*const i8; ROWS] = row_at[g].map(|row| row.add(c0));
-                        let step = row_step[g];
-                        if kh - ROWS * g == 1 {
-                            // one kernel row in this group: the other three bytes of each
-                            // word meet zero weights, so one row spread over them will do
-                            for col in inside.0..inside.1 {
-                                store4(dst.add(4 * col), spread4(load::<HALF>(src[0])));
-                                src[0] = src[0].add(step[0]);
-                            }
-                            continue;
-                        }
-                        for col in inside.0..inside.1 {
-                            store4(dst.add(4 * col), transpose4(src.map(|s| load::<HALF>(s))));
-                            for r in 0..ROWS {
-                                src[r] = src[r].add(step[r]);
-                            }
-                        }
+                        // one kernel row in this group: the other three bytes of each word meet
+                        // zero weights, so that row spread over them will do
+                        let single = kh - ROWS * g == 1;
+                        plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
+                            let t = if single {
+                                spread4(load::<HALF>(src[0]))
+                            } else {
+                                transpose4(src.map(|s| load::<HALF>(s)))
+                            };
+                            store4(dst.add(4 * col), t);
+                        });
                     }
                     let wb = weights.add(b * per_block) as *const int8x16_t;
                     let out = yd.as_mut_ptr().add(((img * oh + oy) * ow) * c + c0);
@@ -499,8 +586,8 @@ mod neon_sdot {
                         weights: wb,
                         groups,
                         kw,
-                        sw,
-                        dw,
+                        sw: win.stride[1],
+                        dw: win.dilation[1],
                     };
                     let mut ox = 0;
                     while ox + STEP <= ow {
@@ -622,11 +709,11 @@ mod vnni_rows {
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
-    const ROWS: usize = 4;
-    const MAX_GROUPS: usize = 2;
-    const MAX_KW: usize = 8;
-    const MAX_COLUMNS: usize = 256;
-    const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
+    use super::COLUMN_MAX_BLOCKS as MAX_BLOCKS;
+    use super::COLUMN_MAX_COLUMNS as MAX_COLUMNS;
+    use super::COLUMN_MAX_GROUPS as MAX_GROUPS;
+    use super::COLUMN_MAX_KW as MAX_KW;
+    use super::COLUMN_ROWS as ROWS;
     const STEP: usize = 4;
 
     /// Returns `false` (nothing written) when the shape is not covered.
@@ -636,35 +723,17 @@ mod vnni_rows {
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
     ) -> bool {
-        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
-        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
-        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
-        let y = &mut outs[0];
-        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
-        let [sh, sw] = p.stride.map(|v| v as usize);
-        let [dh, dw] = p.dilation.map(|v| v as usize);
-        let (pt, pl) = (p.pad[0] as usize, p.pad[1] as usize);
-        let groups = kh.div_ceil(ROWS);
-        let blocks = c.div_ceil(16);
-        let columns = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
-        let taps = kh * kw;
-        let wd = w.as_i8();
-        if c < 16
-            || kh == 0
-            || kw == 0
-            || ow == 0
-            || groups > MAX_GROUPS
-            || kw > MAX_KW
-            || columns > MAX_COLUMNS
-            || blocks > MAX_BLOCKS
-            || c > super::WIDE_MAX_CHANNELS
-            || wd.len() < c * taps
-            || bias.data.len() < 4 * c
-            || rq.data.len() < 8 * c
-        {
+        let Some(plan) = ColumnPlan::new(p, ins, outs, 16) else {
             return false;
-        }
-        let block_start = |b: usize| (16 * b).min(c - 16);
+        };
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let y = &mut outs[0];
+        let win = &plan.window;
+        let [n, h, wi, c] = [plan.n, win.h, win.w, win.c];
+        let [kh, kw, oh, ow] = [win.kh, win.kw, plan.oh, plan.ow];
+        let (groups, blocks, taps) = (plan.groups, plan.blocks(), kh * kw);
+        let wd = w.as_i8();
+        let block_start = |b: usize| plan.block_start(b);
         // weights[(((b·groups + g)·kw + kx)·2 + half]: channels block_start(b) + 8·half .. + 8,
         // each channel's word its kernel rows 4g .. 4g + 4 at column kx (zero past the kernel)
         let per_block = groups * kw * 2;
@@ -725,39 +794,16 @@ mod vnni_rows {
         for img in 0..n {
             let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
             for oy in 0..oh {
-                let mut row_at = [[zero_row.as_ptr(); ROWS]; MAX_GROUPS];
-                let mut row_step = [[0usize; ROWS]; MAX_GROUPS];
-                for g in 0..groups {
-                    for r in 0..ROWS {
-                        let ky = ROWS * g + r;
-                        let iy = (oy * sh + ky * dh).wrapping_sub(pt);
-                        if ky < kh && iy < h {
-                            row_at[g][r] = image.add(iy * wi * c);
-                            row_step[g][r] = c;
-                        }
-                    }
-                }
+                let rows = plan.row_sources(image, oy, zero_row.as_ptr());
                 for b in 0..blocks {
                     let c0 = block_start(b);
-                    let inside = (pl.min(columns), (pl + wi).min(columns));
-                    let zero = transpose4([zero_row.as_ptr(); ROWS]);
                     for g in 0..groups {
                         let dst = cols.add(g * MAX_COLUMNS * 2);
-                        for col in (0..inside.0).chain(inside.1..columns) {
-                            dst.add(2 * col).write(zero[0]);
-                            dst.add(2 * col + 1).write(zero[1]);
-                        }
-                        // the first inside column is input column 0
-                        let mut src: [*const i8; ROWS] = row_at[g].map(|row| row.add(c0));
-                        let step = row_step[g];
-                        for col in inside.0..inside.1 {
+                        plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
                             let t = transpose4(src);
                             dst.add(2 * col).write(t[0]);
                             dst.add(2 * col + 1).write(t[1]);
-                            for r in 0..ROWS {
-                                src[r] = src[r].add(step[r]);
-                            }
-                        }
+                        });
                     }
                     let wb = weights.add(b * per_block) as *const __m256i;
                     let (rq0, bias0) = &*constants.add(2 * b);
@@ -768,8 +814,8 @@ mod vnni_rows {
                         weights: wb,
                         groups,
                         kw,
-                        sw,
-                        dw,
+                        sw: win.stride[1],
+                        dw: win.dilation[1],
                     };
                     let finish = |at: usize, s: [__m256i; 2]| {
                         let bytes = narrow16(rq0.apply(s[0]), rq1.apply(s[1]));
