@@ -456,9 +456,10 @@ mod neon {
     /// Pixels per tile of the `SDOT` kernel: its weight loads and loop steps serve twice as
     /// many pixels (16 accumulators, 8 activation vectors, 2 weight vectors in registers).
     const DOT_TILE: usize = 8;
-    /// Shortest row for which `SMMLA` beats `SDOT` here: its operands cost zips at both ends of
-    /// the row, which only long rows repay (measured on the classifier's layers).
-    const SMMLA_MIN_K: usize = 128;
+    /// Shortest row for which `SMMLA` beats `SDOT`: per 16 `k` of a tile and block it takes
+    /// about 70 instructions (32 `SMMLA`, 16 zips, loads) against `SDOT`'s 80, and its 2×2
+    /// tiles cost about 20 more to unzip at the end of the row, repaid from two steps on.
+    const SMMLA_MIN_K: usize = 32;
 
     pub(super) unsafe fn eval(
         path: KernelPath,
@@ -650,14 +651,18 @@ mod neon {
             };
             rows_at.add(r).write(src);
         };
-        let long_rows = k >= SMMLA_MIN_K && l.pixels >= DOT_TILE;
-        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
-            let rows = *(rows_at as *const [*const i8; DOT_TILE]);
-            if I8MM && long_rows {
+        if I8MM && k >= SMMLA_MIN_K && l.pixels >= DOT_TILE {
+            // a loop of its own, so that the SDOT loop below compiles as on the dotprod path
+            let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
+                let rows = *(rows_at as *const [*const i8; DOT_TILE]);
                 // SAFETY: only `eval_i8mm` (the i8mm path, which requires the extension)
                 // instantiates `I8MM`
-                return smmla_sums(cells, groups, bias, &rows);
-            }
+                smmla_sums(cells, groups, bias, &rows)
+            };
+            return drive::<DOT_TILE>(l, ins, outs, load_row, sums);
+        }
+        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
+            let rows = *(rows_at as *const [*const i8; DOT_TILE]);
             let mut acc = [bias; DOT_TILE];
             let wb = cells as *const int8x16_t;
             let load = |g: usize| -> [int8x16_t; DOT_TILE] {
@@ -719,14 +724,9 @@ mod neon {
         let mut acc = [start; PAIRS];
         let wb = cells as *const int8x16_t;
         let zero = vdupq_n_s8(0);
-        // cells g, g + 1 zipped into the four channel-pair operands (zeros past the row)
-        let operands = |g: usize| -> [int8x16_t; 4] {
-            let (h0, h1) = (*wb.add(2 * g), *wb.add(2 * g + 1));
-            let (n0, n1) = if g + 1 < groups {
-                (*wb.add(2 * g + 2), *wb.add(2 * g + 3))
-            } else {
-                (zero, zero)
-            };
+        // two cells (`k` 0–3 and 4–7 of eight channels) zipped into the four channel-pair
+        // operands
+        let zip_cells = |h: *const int8x16_t, n: *const int8x16_t| -> [int8x16_t; 4] {
             let zip = |a: int8x16_t, b: int8x16_t, high: bool| {
                 let (a, b) = (vreinterpretq_s32_s8(a), vreinterpretq_s32_s8(b));
                 vreinterpretq_s8_s32(if high {
@@ -735,6 +735,7 @@ mod neon {
                     vzip1q_s32(a, b)
                 })
             };
+            let (h0, h1, n0, n1) = (*h, *h.add(1), *n, *n.add(1));
             [
                 zip(h0, n0, false),
                 zip(h0, n0, true),
@@ -742,30 +743,54 @@ mod neon {
                 zip(h1, n1, true),
             ]
         };
-        let mut g = 0;
-        while g < groups {
-            // sixteen `k` of each row: zip1/zip2 of a row pair give the operands of the two
-            // eight-`k` steps
-            let xs: [[int8x16_t; 2]; PAIRS] = core::array::from_fn(|p| {
+        // sixteen `k` of each row: zip1/zip2 of a row pair give the operands of the two
+        // eight-`k` steps
+        let load = |g: usize| -> [[int8x16_t; 2]; PAIRS] {
+            core::array::from_fn(|p| {
                 let a = vreinterpretq_s64_s8(vld1q_s8(rows[2 * p].add(DEPTH * g)));
                 let b = vreinterpretq_s64_s8(vld1q_s8(rows[2 * p + 1].add(DEPTH * g)));
                 [
                     vreinterpretq_s8_s64(vzip1q_s64(a, b)),
                     vreinterpretq_s8_s64(vzip2q_s64(a, b)),
                 ]
-            });
-            for (half, step) in [g, g + 2].into_iter().enumerate() {
-                if step >= groups {
-                    break;
-                }
-                let ops = operands(step);
-                for (a, x) in acc.iter_mut().zip(&xs) {
-                    for (q, op) in ops.iter().enumerate() {
-                        a[q] = smmla(a[q], x[half], *op);
-                    }
+            })
+        };
+        let step = |acc: &mut [[int32x4_t; 4]; PAIRS],
+                    ops: [int8x16_t; 4],
+                    xs: &[[int8x16_t; 2]; PAIRS],
+                    half: usize| {
+            for (a, x) in acc.iter_mut().zip(xs) {
+                for (q, op) in ops.iter().enumerate() {
+                    a[q] = smmla(a[q], x[half], *op);
                 }
             }
+        };
+        let mut g = 0;
+        while g + 4 <= groups {
+            let xs = load(g);
+            step(
+                &mut acc,
+                zip_cells(wb.add(2 * g), wb.add(2 * g + 2)),
+                &xs,
+                0,
+            );
+            step(
+                &mut acc,
+                zip_cells(wb.add(2 * g + 4), wb.add(2 * g + 6)),
+                &xs,
+                1,
+            );
             g += 4;
+        }
+        if g < groups {
+            // one to three groups left: a missing cell is zeros
+            let xs = load(g);
+            let zeros = [zero; 2].as_ptr();
+            let cell = |h: usize| if h < groups { wb.add(2 * h) } else { zeros };
+            step(&mut acc, zip_cells(cell(g), cell(g + 1)), &xs, 0);
+            if g + 2 < groups {
+                step(&mut acc, zip_cells(cell(g + 2), cell(g + 3)), &xs, 1);
+            }
         }
         let mut out = [[vdupq_n_s32(0); 2]; DOT_TILE];
         for (p, a) in acc.iter().enumerate() {
