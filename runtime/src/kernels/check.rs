@@ -122,6 +122,18 @@ fn fill_i8(rng: &mut Rng, b: &mut [u8]) {
     }
 }
 
+/// Weights with edge values: half the cases in the TFLite weight range −127..=127 (what the
+/// quantizer writes; the kernels that sum two products in int16 need it, and ±127 against
+/// −128 activations brings those sums to the edge of int16), half with −128 too (the kernels
+/// must fall back for it).
+fn fill_weights(rng: &mut Rng, b: &mut [u8]) {
+    let symmetric = rng.int(0, 1) == 0;
+    for v in b {
+        let w = rng.i8_edgy();
+        *v = if symmetric { w.max(-127) } else { w } as u8;
+    }
+}
+
 /// Tiny values (−3..=3): with them, left shifts (requantization factors above 1) give results
 /// inside the int8 range instead of saturating, so those code paths are checked too.
 fn fill_tiny(rng: &mut Rng, b: &mut [u8]) {
@@ -309,7 +321,7 @@ pub fn check_conv(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
         fill_tiny(&mut rng, dense);
     } else {
         fill_i8(&mut rng, xb);
-        fill_i8(&mut rng, dense);
+        fill_weights(&mut rng, dense);
     }
     let wi = store_weights(wi, blocked, dense, wb);
     fill_params(&mut rng, bb, rb, tiny);
@@ -386,7 +398,7 @@ pub fn check_fully_connected(seed: u64, path: KernelPath, work: &mut [u8]) -> Re
         fill_tiny(&mut rng, dense);
     } else {
         fill_i8(&mut rng, xb);
-        fill_i8(&mut rng, dense);
+        fill_weights(&mut rng, dense);
     }
     let wi = store_weights(info(DType::I8, &[m, k], 0), Some(blocked), dense, wb);
     fill_params(&mut rng, bb, rb, tiny);

@@ -550,10 +550,191 @@ mod neon {
         }
     }
 
-    /// Baseline: rows widened to int16 (zeros up to a multiple of 8); per cell `LD4` gives
-    /// the eight channels' weights for each of its four `k`.
+    /// Baseline: per pair of cells (eight channels × eight `k`) and pixel, the pixel's four
+    /// activations of each cell are broadcast (`LD1R`), `SMULL` multiplies a cell's half (two
+    /// channels × four `k`) by them and `SMLAL` adds the next cell's products to the same int16
+    /// lanes; `SADALP` adds neighbouring lanes into the int32 sums, whose two lanes per channel
+    /// fold with one `ADDP` at the end of the row. Sixteen multiply-adds take three
+    /// instructions, against four for `SMLAL` by element on widened operands. Two products
+    /// fit int16 when weights are in −127..=127 (the TFLite int8 weight range); a layer holding
+    /// −128 takes [`eval_widened`].
     #[target_feature(enable = "neon")]
     unsafe fn eval_baseline(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+        let cells_len = l.blocked.byte_len().unwrap_or(0);
+        if has_min_weight(&ins[1].as_i8()[..cells_len]) {
+            return eval_widened(l, ins, outs);
+        }
+        let groups = l.blocked.groups();
+        let mut staging: MaybeUninit<[[i8; MAX_K + 16]; TILE]> = MaybeUninit::uninit();
+        let staging = staging.as_mut_ptr() as *mut [i8; MAX_K + 16];
+        // the tile's rows interleaved by group (pixel 0's four activations of group g, then
+        // pixel 1's, ...): one pointer walks them all with post-incremented `LD1R`s
+        let mut mixed: MaybeUninit<[i8; TILE * (MAX_K + 16)]> = MaybeUninit::uninit();
+        let mixed = mixed.as_mut_ptr() as *mut i8;
+        let mut rows: [*const i8; TILE] = [core::ptr::null(); TILE];
+        let rows_at = rows.as_mut_ptr();
+        let padded = l.k.div_ceil(16) * 16;
+        let load_row = |r: usize, row: &[i8]| {
+            rows_at
+                .add(r)
+                .write(staged(row, l.k, padded, staging.add(r) as *mut i8));
+            if r + 1 == TILE {
+                let rows = *(rows_at as *const [*const i8; TILE]);
+                for i in (0..padded).step_by(16) {
+                    let words: [int32x4_t; TILE] =
+                        core::array::from_fn(|r| vreinterpretq_s32_s8(vld1q_s8(rows[r].add(i))));
+                    vst4q_s32(
+                        mixed.add(TILE * i) as *mut i32,
+                        int32x4x4_t(words[0], words[1], words[2], words[3]),
+                    );
+                }
+            }
+        };
+        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums {
+            let wb = cells as *const int8x16_t;
+            let mut x = mixed as *const i8;
+            // lanes [c, 0, c + 1, 0]: the two partial sums of a channel start from its bias
+            let zero = vdupq_n_s32(0);
+            let start = [
+                vzip1q_s32(bias[0], zero),
+                vzip2q_s32(bias[0], zero),
+                vzip1q_s32(bias[1], zero),
+                vzip2q_s32(bias[1], zero),
+            ];
+            let mut acc = [start; TILE];
+            let mut g = 0;
+            while g < groups {
+                baseline_step(&mut acc, wb, (g, groups), &mut x);
+                g += 2;
+            }
+            acc.map(|a| [vpaddq_s32(a[0], a[1]), vpaddq_s32(a[2], a[3])])
+        };
+        drive::<TILE>(l, ins, outs, load_row, sums);
+    }
+
+    /// Step `g` of [`eval_baseline`] (groups `g` and `g + 1`, or `g` alone at the end of the
+    /// row) for every pixel of the tile.
+    ///
+    /// # Safety
+    /// `wb` holds the block's cells; `x` addresses the interleaved activations of step `g`.
+    #[inline(always)]
+    unsafe fn baseline_step(
+        acc: &mut [[int32x4_t; 4]; TILE],
+        wb: *const int8x16_t,
+        (g, groups): (usize, usize),
+        x: &mut *const i8,
+    ) {
+        let w = [*wb.add(2 * g), *wb.add(2 * g + 1)];
+        if g + 2 <= groups {
+            let n = [*wb.add(2 * g + 2), *wb.add(2 * g + 3)];
+            let [xs, ys] = broadcast_step(x);
+            for (r, a) in acc.iter_mut().enumerate() {
+                pair_products(a, w, n, xs[r], ys[r]);
+            }
+        } else {
+            let z = vdupq_n_s8(0);
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xr = vld1q_dup_s32(x.add(DEPTH * r) as *const i32);
+                pair_products(a, w, [z, z], vreinterpretq_s8_s32(xr), z);
+            }
+        }
+    }
+
+    /// The broadcast activations of one step of [`eval_baseline`] (two groups of four pixels),
+    /// read with post-incremented `LD1R`s from the interleaved rows at `x`, which moves on by
+    /// 32 bytes. (The compiler would spend an address add per load.)
+    ///
+    /// # Safety
+    /// `x` must address 32 readable bytes.
+    #[inline(always)]
+    unsafe fn broadcast_step(x: &mut *const i8) -> [[int8x16_t; TILE]; 2] {
+        let (x0, x1, x2, x3, y0, y1, y2, y3);
+        core::arch::asm!(
+            "ld1r {{{x0:v}.4s}}, [{p}], #4",
+            "ld1r {{{x1:v}.4s}}, [{p}], #4",
+            "ld1r {{{x2:v}.4s}}, [{p}], #4",
+            "ld1r {{{x3:v}.4s}}, [{p}], #4",
+            "ld1r {{{y0:v}.4s}}, [{p}], #4",
+            "ld1r {{{y1:v}.4s}}, [{p}], #4",
+            "ld1r {{{y2:v}.4s}}, [{p}], #4",
+            "ld1r {{{y3:v}.4s}}, [{p}], #4",
+            p = inout(reg) *x,
+            x0 = out(vreg) x0, x1 = out(vreg) x1, x2 = out(vreg) x2, x3 = out(vreg) x3,
+            y0 = out(vreg) y0, y1 = out(vreg) y1, y2 = out(vreg) y2, y3 = out(vreg) y3,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+        [[x0, x1, x2, x3], [y0, y1, y2, y3]]
+    }
+
+    /// One pixel's part of a step of [`eval_baseline`]: cells `w` and `n` (two vectors each)
+    /// times the broadcast activations `x` and `y`, two products per int16 lane, added in
+    /// neighbouring pairs to `acc` (two int32 lanes per channel). In assembly, one block per
+    /// pixel: the compiler would split `SMULL2` into `EXT` + `SMULL` and `SADALP` into
+    /// `SADDLP` + `ADD`, or make every pixel's products first, and run out of registers.
+    #[inline(always)]
+    unsafe fn pair_products(
+        acc: &mut [int32x4_t; 4],
+        w: [int8x16_t; 2],
+        n: [int8x16_t; 2],
+        x: int8x16_t,
+        y: int8x16_t,
+    ) {
+        core::arch::asm!(
+            "smull  {t0:v}.8h, {w0:v}.8b, {x:v}.8b",
+            "smull2 {t1:v}.8h, {w0:v}.16b, {x:v}.16b",
+            "smull  {t2:v}.8h, {w1:v}.8b, {x:v}.8b",
+            "smull2 {t3:v}.8h, {w1:v}.16b, {x:v}.16b",
+            "smlal  {t0:v}.8h, {n0:v}.8b, {y:v}.8b",
+            "smlal2 {t1:v}.8h, {n0:v}.16b, {y:v}.16b",
+            "smlal  {t2:v}.8h, {n1:v}.8b, {y:v}.8b",
+            "smlal2 {t3:v}.8h, {n1:v}.16b, {y:v}.16b",
+            "sadalp {a0:v}.4s, {t0:v}.8h",
+            "sadalp {a1:v}.4s, {t1:v}.8h",
+            "sadalp {a2:v}.4s, {t2:v}.8h",
+            "sadalp {a3:v}.4s, {t3:v}.8h",
+            a0 = inout(vreg) acc[0], a1 = inout(vreg) acc[1],
+            a2 = inout(vreg) acc[2], a3 = inout(vreg) acc[3],
+            w0 = in(vreg) w[0], w1 = in(vreg) w[1],
+            n0 = in(vreg) n[0], n1 = in(vreg) n[1],
+            x = in(vreg) x, y = in(vreg) y,
+            t0 = out(vreg) _, t1 = out(vreg) _, t2 = out(vreg) _, t3 = out(vreg) _,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+
+    /// Whether `weights` hold −128 (a layer the int16 pairs of [`eval_baseline`] cannot take).
+    #[target_feature(enable = "neon")]
+    unsafe fn has_min_weight(weights: &[i8]) -> bool {
+        let mut chunks = weights.chunks_exact(16);
+        let mut low = vdupq_n_s8(0);
+        for c in &mut chunks {
+            low = vminq_s8(low, vld1q_s8(c.as_ptr()));
+        }
+        vminvq_s8(low) == i8::MIN || chunks.remainder().contains(&i8::MIN)
+    }
+
+    /// Where a row is read from: in place when the `padded` bytes the kernels read are there
+    /// (bytes past `k` meet zero weights or are not used), else copied into `buf` and padded
+    /// with zeros.
+    ///
+    /// # Safety
+    /// `buf` must address `padded ≥ k` writable bytes; `row` holds at least `k`.
+    #[inline(always)]
+    unsafe fn staged(row: &[i8], k: usize, padded: usize, buf: *mut i8) -> *const i8 {
+        if row.len() >= padded {
+            row.as_ptr()
+        } else {
+            core::ptr::copy_nonoverlapping(row.as_ptr(), buf, k);
+            buf.add(k).write_bytes(0, padded - k);
+            buf
+        }
+    }
+
+    /// Baseline for weights holding −128: rows widened to int16 (zeros up to a multiple of 8);
+    /// per cell `LD4` gives the eight channels' weights for each of its four `k`, multiplied by
+    /// lane with `SMLAL`.
+    #[target_feature(enable = "neon")]
+    unsafe fn eval_widened(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let k = l.k;
         let groups = l.blocked.groups();
         let kp = k.div_ceil(8) * 8;
@@ -638,18 +819,11 @@ mod neon {
         let rows_ptr = rows8.as_mut_ptr() as *mut [i8; MAX_K + 16];
         let mut rows: [*const i8; DOT_TILE] = [core::ptr::null(); DOT_TILE];
         let rows_at = rows.as_mut_ptr();
-        // Rows are read in 16-byte steps up to `padded`; bytes past `k` meet zero weights or
-        // are not used, so a row with that much readable memory behind it is used where it lies.
+        // rows are read in 16-byte steps up to `padded`
         let load_row = |r: usize, row: &[i8]| {
-            let src = if row.len() >= padded {
-                row.as_ptr()
-            } else {
-                let dst = rows_ptr.add(r) as *mut i8;
-                core::ptr::copy_nonoverlapping(row.as_ptr(), dst, k);
-                dst.add(k).write_bytes(0, padded - k);
-                dst as *const i8
-            };
-            rows_at.add(r).write(src);
+            rows_at
+                .add(r)
+                .write(staged(row, k, padded, rows_ptr.add(r) as *mut i8));
         };
         if I8MM && k >= SMMLA_MIN_K && l.pixels >= DOT_TILE {
             // a loop of its own, so that the SDOT loop below compiles as on the dotprod path
