@@ -170,6 +170,18 @@ impl TapWindow {
         }
     }
 
+    /// The kernel rows that read the image for output row `oy` (the others read only padding;
+    /// with stride and dilation ≥ 1 they are one run).
+    fn live_rows(&self, oy: usize) -> core::ops::Range<usize> {
+        let inside = |ky: usize| {
+            let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
+            iy < self.h
+        };
+        let first = (0..self.kh).find(|&ky| inside(ky)).unwrap_or(self.kh);
+        let end = (first..self.kh).find(|&ky| !inside(ky)).unwrap_or(self.kh);
+        first..end
+    }
+
     /// Point `sources[t]` at the input pixel tap `t` of output pixel (`oy`, `ox`) reads in
     /// `image` (one image, `h·w·c` bytes), or at `zero_row` (the zero point, `c` bytes) for a
     /// padding tap.
@@ -274,9 +286,9 @@ const WIDE_MAX_TAPS: usize = 64;
 const WIDE_MAX_CHANNELS: usize = 512;
 
 /// The output-pixel walk the sixteen-channel kernels share: for every output pixel of the `n`
-/// images in `x` (NHWC, back to back), `visit(sources, at)` with the `taps + 1` tap sources
+/// images in `x` (NHWC, back to back), `visit(sources, at, oy)` with the `taps + 1` tap sources
 /// (padding taps and the last one point at a row of the zero point `zp`) and the index of the
-/// pixel's first output byte in an `[n, oh, ow, c]` output.
+/// pixel's first output byte in an `[n, oh, ow, c]` output, and its output row.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 fn for_each_pixel(
@@ -284,7 +296,7 @@ fn for_each_pixel(
     x: &[i8],
     (n, oh, ow): (usize, usize, usize),
     (taps, zp): (usize, i8),
-    mut visit: impl FnMut(&[*const i8], usize),
+    mut visit: impl FnMut(&[*const i8], usize, usize),
 ) {
     let image_len = window.h * window.w * window.c;
     let zero_row = [zp; WIDE_MAX_CHANNELS];
@@ -295,7 +307,7 @@ fn for_each_pixel(
         for oy in 0..oh {
             for ox in 0..ow {
                 let sources = cursor.move_to(window, image, zero_row.as_ptr(), (oy, ox), taps);
-                visit(sources, ((bi * oh + oy) * ow + ox) * window.c);
+                visit(sources, ((bi * oh + oy) * ow + ox) * window.c, oy);
             }
         }
     }
@@ -381,6 +393,17 @@ impl ColumnPlan {
 
     fn blocks(&self) -> usize {
         self.window.c.div_ceil(self.lanes)
+    }
+
+    /// The row groups with a kernel row that reads the image for output row `oy`; the others
+    /// read only padding (zero points), whose products the kernels add per output row instead.
+    fn live_groups(&self, oy: usize) -> core::ops::Range<usize> {
+        let rows = self.window.live_rows(oy);
+        if rows.is_empty() {
+            0..0
+        } else {
+            rows.start / COLUMN_ROWS..rows.end.div_ceil(COLUMN_ROWS)
+        }
     }
 
     /// First channel of block `b`; the last block overlaps the one before it when `c` is not a
@@ -552,6 +575,7 @@ mod neon_sdot {
             Requant16::from_table(table_at, bias_at, y.info.zero_point, p.act_min, p.act_max)
         });
         let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
+        let zero_points = vdupq_n_s8(x.info.zero_point as i8);
         // columns[(g·MAX_COLUMNS + col)·4 + j]: the transposed input column col of group g
         let mut columns_buf: MaybeUninit<[int8x16_t; MAX_GROUPS * MAX_COLUMNS * 4]> =
             MaybeUninit::uninit();
@@ -563,9 +587,10 @@ mod neon_sdot {
             let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
             for oy in 0..oh {
                 let rows = plan.row_sources(image, oy, zero_row.as_ptr());
+                let live = plan.live_groups(oy);
                 for (b, rq) in requant.iter().enumerate().take(blocks) {
                     let c0 = block_start(b);
-                    for g in 0..groups {
+                    for g in live.clone() {
                         let dst = cols.add(g * MAX_COLUMNS * 4);
                         // one kernel row in this group: the other three bytes of each word meet
                         // zero weights, so that row spread over them will do
@@ -584,21 +609,31 @@ mod neon_sdot {
                     let window = Window {
                         cols,
                         weights: wb,
-                        groups,
+                        groups: live.clone(),
                         kw,
                         sw: win.stride[1],
                         dw: win.dilation[1],
                     };
+                    // the dead groups' products: their weights against zero points
+                    let mut start = rq.bias();
+                    for g in (0..live.start).chain(live.end..groups) {
+                        for kx in 0..kw {
+                            let w = wb.add((g * kw + kx) * 4);
+                            for (j, s) in start.iter_mut().enumerate() {
+                                *s = sdot(*s, zero_points, *w.add(j));
+                            }
+                        }
+                    }
                     let mut ox = 0;
                     while ox + STEP <= ow {
-                        let sums = window.sums::<STEP>(ox, rq.bias());
+                        let sums = window.sums::<STEP>(ox, start);
                         for (q, s) in sums.into_iter().enumerate() {
                             store::<HALF>(out.add((ox + q) * c), rq.apply(s));
                         }
                         ox += STEP;
                     }
                     while ox < ow {
-                        let [s] = window.sums::<1>(ox, rq.bias());
+                        let [s] = window.sums::<1>(ox, start);
                         store::<HALF>(out.add(ox * c), rq.apply(s));
                         ox += 1;
                     }
@@ -612,7 +647,8 @@ mod neon_sdot {
     struct Window {
         cols: *const int8x16_t,
         weights: *const int8x16_t,
-        groups: usize,
+        /// The live row groups.
+        groups: core::ops::Range<usize>,
         kw: usize,
         sw: usize,
         dw: usize,
@@ -628,9 +664,9 @@ mod neon_sdot {
         ) -> [[int32x4_t; 4]; P] {
             // SAFETY: `eval` returned early for an empty kernel. (Non-empty loops: one copy of
             // the accumulator set-up.)
-            core::hint::assert_unchecked(self.groups > 0 && self.kw > 0);
+            core::hint::assert_unchecked(self.kw > 0);
             let mut acc = [bias; P];
-            for g in 0..self.groups {
+            for g in self.groups.clone() {
                 let cols = self.cols.add(g * MAX_COLUMNS * 4);
                 for kx in 0..self.kw {
                     let w = self.weights.add((g * self.kw + kx) * 4);
@@ -784,6 +820,7 @@ mod vnni_rows {
             }
         }
         let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
+        let zero_points = _mm256_set1_epi8((x.info.zero_point as i8 as u8 ^ 0x80) as i8);
         // cols[(g·MAX_COLUMNS + col)·2 + half]: transposed, unsigned input column col of group g
         let mut columns_buf: MaybeUninit<[__m256i; MAX_GROUPS * MAX_COLUMNS * 2]> =
             MaybeUninit::uninit();
@@ -795,9 +832,10 @@ mod vnni_rows {
             let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
             for oy in 0..oh {
                 let rows = plan.row_sources(image, oy, zero_row.as_ptr());
+                let live = plan.live_groups(oy);
                 for b in 0..blocks {
                     let c0 = block_start(b);
-                    for g in 0..groups {
+                    for g in live.clone() {
                         let dst = cols.add(g * MAX_COLUMNS * 2);
                         plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
                             let t = transpose4(src);
@@ -812,7 +850,7 @@ mod vnni_rows {
                     let window = Window {
                         cols,
                         weights: wb,
-                        groups,
+                        groups: live.clone(),
                         kw,
                         sw: win.stride[1],
                         dw: win.dilation[1],
@@ -821,16 +859,25 @@ mod vnni_rows {
                         let bytes = narrow16(rq0.apply(s[0]), rq1.apply(s[1]));
                         _mm_storeu_si128(out.add(at * c) as *mut __m128i, bytes);
                     };
+                    // the dead groups' products: their weights against (unsigned) zero points
+                    let mut start = [*bias0, *bias1];
+                    for g in (0..live.start).chain(live.end..groups) {
+                        for kx in 0..kw {
+                            let w = wb.add((g * kw + kx) * 2);
+                            start[0] = _mm256_dpbusd_avx_epi32(start[0], zero_points, *w);
+                            start[1] = _mm256_dpbusd_avx_epi32(start[1], zero_points, *w.add(1));
+                        }
+                    }
                     let mut ox = 0;
                     while ox + STEP <= ow {
-                        let sums = window.sums::<STEP>(ox, [*bias0, *bias1]);
+                        let sums = window.sums::<STEP>(ox, start);
                         for (q, s) in sums.into_iter().enumerate() {
                             finish(ox + q, s);
                         }
                         ox += STEP;
                     }
                     while ox < ow {
-                        let [s] = window.sums::<1>(ox, [*bias0, *bias1]);
+                        let [s] = window.sums::<1>(ox, start);
                         finish(ox, s);
                         ox += 1;
                     }
@@ -844,7 +891,8 @@ mod vnni_rows {
     struct Window {
         cols: *const __m256i,
         weights: *const __m256i,
-        groups: usize,
+        /// The live row groups.
+        groups: core::ops::Range<usize>,
         kw: usize,
         sw: usize,
         dw: usize,
@@ -857,7 +905,7 @@ mod vnni_rows {
         #[target_feature(enable = "avx2,avxvnni")]
         unsafe fn sums<const P: usize>(&self, ox: usize, bias: [__m256i; 2]) -> [[__m256i; 2]; P] {
             let mut acc = [bias; P];
-            for g in 0..self.groups {
+            for g in self.groups.clone() {
                 let cols = self.cols.add(g * MAX_COLUMNS * 2);
                 for kx in 0..self.kw {
                     let w = self.weights.add((g * self.kw + kx) * 2);
@@ -973,21 +1021,48 @@ mod avx2_wide {
         let requant = core::slice::from_raw_parts(requant_at, 2 * blocks);
         let yd = y.as_i8_mut();
         let zp = x.info.zero_point as i8;
-        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at| {
-            for b in 0..blocks {
+        // Tap pairs wholly in padding rows (a 5×5 kernel over a 3-row image has two such rows
+        // per output row) are not multiplied: they would add zp·(wa + wb) per channel for the
+        // whole output row, which goes into the row's starting sums instead.
+        let kw = window.kw;
+        let zp16 = _mm256_set1_epi16(zp as i16);
+        let mut row_start = [[_mm256_setzero_si256(); 2]; MAX_BLOCKS];
+        let mut live = 0..0;
+        let mut last_row = usize::MAX;
+        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at, oy| {
+            if oy != last_row {
+                last_row = oy;
+                let rows = window.live_rows(oy);
+                live = if rows.is_empty() {
+                    0..0
+                } else {
+                    rows.start * kw / 2..(rows.end * kw).div_ceil(2)
+                };
+                for (b, start) in row_start.iter_mut().enumerate().take(blocks) {
+                    let c0 = block_start(b);
+                    let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
+                    let b1 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
+                    let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
+                    let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
+                    let fw = weights.as_ptr().add(2 * b * pairs);
+                    for q in (0..live.start).chain(live.end..pairs) {
+                        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(zp16, *fw.add(2 * q)));
+                        acc_hi =
+                            _mm256_add_epi32(acc_hi, _mm256_madd_epi16(zp16, *fw.add(2 * q + 1)));
+                    }
+                    *start = [acc_lo, acc_hi];
+                }
+            }
+            for (b, &[mut acc_lo, mut acc_hi]) in row_start.iter().enumerate().take(blocks) {
                 let c0 = block_start(b);
                 // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
                 let src = sources.as_ptr();
                 let load = |t: usize| -> __m256i {
                     _mm256_cvtepi8_epi16(_mm_loadu_si128((*src.add(t)).add(c0) as *const __m128i))
                 };
-                let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
-                let b1 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
-                let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
-                let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
                 // SAFETY: block b's 2·pairs weight vectors lie inside `weights`
                 let fw = weights.as_ptr().add(2 * b * pairs);
-                for q in 0..pairs {
+                for q in live.clone() {
                     let (xa, xb) = (load(2 * q), load(2 * q + 1));
                     let (il, ih) = (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
                     acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, *fw.add(2 * q)));
@@ -1073,27 +1148,62 @@ mod neon_wide {
         let xd = x.as_i8();
         let yd = y.as_i8_mut();
         let zp = x.info.zero_point as i8;
-        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at| {
+        // Kernel rows wholly in the padding (a 5×5 kernel over a 3-row image reads two per
+        // output row) are not multiplied: their taps add zp·Σw per channel, the same for the
+        // whole output row, which goes into the row's starting sums instead.
+        let kw = window.kw;
+        let mut row_start = [[vdupq_n_s32(0); 4]; MAX_BLOCKS];
+        let mut live = 0..0;
+        let mut last_row = usize::MAX;
+        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at, oy| {
+            if oy != last_row {
+                last_row = oy;
+                let rows = window.live_rows(oy);
+                live = rows.start * kw..rows.end * kw;
+                for (b, start) in row_start.iter_mut().enumerate().take(blocks) {
+                    let fw = weights.as_ptr().add(b * 2 * pairs);
+                    // Σw over the dead taps fits int16 (≤ 64 taps of |w| ≤ 127)
+                    let (mut lo, mut hi) = (vdupq_n_s16(0), vdupq_n_s16(0));
+                    for t in (0..live.start).chain(live.end..taps) {
+                        lo = vaddw_s8(lo, vget_low_s8(*fw.add(t)));
+                        hi = vaddw_high_s8(hi, *fw.add(t));
+                    }
+                    let zp = zp as i16;
+                    let bias = requant[b].bias();
+                    *start = [
+                        vmlal_n_s16(bias[0], vget_low_s16(lo), zp),
+                        vmlal_high_n_s16(bias[1], lo, zp),
+                        vmlal_n_s16(bias[2], vget_low_s16(hi), zp),
+                        vmlal_high_n_s16(bias[3], hi, zp),
+                    ];
+                }
+            }
             for (b, rq) in requant.iter().enumerate().take(blocks) {
                 let c0 = block_start(b);
                 // SAFETY: the `taps + 1` sources each address `c` bytes, c0 + 16 <= c,
                 // and block b's 2·pairs weight vectors lie inside `weights`
                 let src = sources.as_ptr();
                 let fw = weights.as_ptr().add(b * 2 * pairs);
-                let pair = |acc: &mut [int32x4_t; 4], q: usize| {
-                    let xa = vld1q_s8((*src.add(2 * q)).add(c0));
-                    let xb = vld1q_s8((*src.add(2 * q + 1)).add(c0));
-                    tap_pair(acc, xa, xb, *fw.add(2 * q), *fw.add(2 * q + 1));
+                let pair = |acc: &mut [int32x4_t; 4], t: usize| {
+                    let xa = vld1q_s8((*src.add(t)).add(c0));
+                    let xb = vld1q_s8((*src.add(t + 1)).add(c0));
+                    tap_pair(acc, xa, xb, *fw.add(t), *fw.add(t + 1));
                 };
-                let mut acc = rq.bias();
-                let mut q = 0;
-                while q + 2 <= pairs {
-                    pair(&mut acc, q);
-                    pair(&mut acc, q + 1);
-                    q += 2;
+                let mut acc = row_start[b];
+                let mut t = live.start;
+                while t + 4 <= live.end {
+                    pair(&mut acc, t);
+                    pair(&mut acc, t + 2);
+                    t += 4;
                 }
-                if q < pairs {
-                    pair(&mut acc, q);
+                if t + 2 <= live.end {
+                    pair(&mut acc, t);
+                    t += 2;
+                }
+                if t < live.end {
+                    // the last live tap, paired with zero weights
+                    let xa = vld1q_s8((*src.add(t)).add(c0));
+                    tap_pair(&mut acc, xa, xa, *fw.add(t), vdupq_n_s8(0));
                 }
                 vst1q_s8(yd[at + c0..at + c0 + 16].as_mut_ptr(), rq.apply(acc));
             }
