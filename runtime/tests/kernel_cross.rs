@@ -8,7 +8,8 @@
 //! the run unless those paths are supported here and were checked.
 
 use mote::kernels::check::{
-    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool, Mismatch,
+    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool,
+    check_transpose, Mismatch,
 };
 use mote::KernelPath;
 
@@ -33,13 +34,14 @@ fn main() {
             failures += 1;
         }
     }
-    let checks: [(&str, Check); 6] = [
+    let checks: [(&str, Check); 7] = [
         ("conv2d", check_conv),
         ("fully_connected", check_fully_connected),
         ("add", check_add),
         ("mul", check_mul),
         ("pool", check_pool),
         ("lut", check_lut),
+        ("transpose", check_transpose),
     ];
     let mut work = vec![0u8; 1 << 16];
     for (kernel, check) in checks {

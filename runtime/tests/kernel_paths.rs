@@ -8,7 +8,7 @@
 //! skipped path cannot pass.
 
 use mote::kernels::check::{
-    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool,
+    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool, check_transpose,
 };
 use mote::KernelPath;
 use proptest::prelude::*;
@@ -91,6 +91,13 @@ proptest! {
             let r = check_add(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }
+    }
+
+    #[test]
+    fn transpose_matches_the_element_by_element_permutation(seed in any::<u64>()) {
+        let mut work = vec![0u8; 18 << 10];
+        let r = check_transpose(seed, KernelPath::Reference, &mut work);
+        prop_assert!(r.is_ok(), "{:?}", r);
     }
 
     #[test]

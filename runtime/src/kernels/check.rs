@@ -8,7 +8,7 @@
 use super::KernelPath;
 use crate::blocked::Blocked;
 use crate::format::{MAX_RANK, NO_NAME};
-use crate::ops::{add, conv, fully_connected, mul, pool};
+use crate::ops::{add, conv, fully_connected, mul, pool, transpose};
 use crate::tensor::{DType, TensorInfo, TensorKind, TensorMut, TensorRef};
 
 /// A seeded xorshift64* generator.
@@ -651,4 +651,90 @@ pub fn check_mul(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
             _ => super::mul::eval(path, &p, &ins, outs),
         },
     )
+}
+
+/// Run one random byte transpose (any rank and permutation, or half the time the network
+/// input's planes-to-channels case, NCHW to NHWC with three or four channels) and compare every
+/// output byte with an element-by-element index computation. The transpose has no per-path
+/// kernels, but its fast forms depend on the target; `path` is not used. `work` needs 12 KiB.
+pub fn check_transpose(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let _ = path;
+    let mut rng = Rng::new(seed);
+    let mut perm: [usize; MAX_RANK] = core::array::from_fn(|i| i);
+    let (rank, dims) = if rng.int(0, 1) == 0 {
+        let c = rng.int(3, 4) as usize;
+        perm[1..4].copy_from_slice(&[2, 3, 1]);
+        let dims = [
+            rng.int(1, 2) as usize,
+            c,
+            rng.int(1, 5) as usize,
+            rng.int(1, 40) as usize,
+        ];
+        (4, core::array::from_fn(|i| if i < 4 { dims[i] } else { 1 }))
+    } else {
+        let rank = rng.int(1, MAX_RANK as i32) as usize;
+        let mut dims: [usize; MAX_RANK] = core::array::from_fn(|_| rng.int(1, 3) as usize);
+        dims[rng.int(0, rank as i32 - 1) as usize] = rng.int(1, 24) as usize;
+        for i in (1..rank).rev() {
+            perm.swap(i, rng.int(0, i as i32) as usize);
+        }
+        (rank, dims)
+    };
+    check_transpose_case(seed, &dims[..rank], &perm[..rank], &mut rng, work)
+}
+
+fn check_transpose_case(
+    seed: u64,
+    dims: &[usize],
+    perm: &[usize],
+    rng: &mut Rng,
+    work: &mut [u8],
+) -> Result<(), Mismatch> {
+    let rank = dims.len();
+    let count: usize = dims.iter().product();
+    let mut cut = Carver(work);
+    let (Some(xb), Some(want), Some(got)) = (cut.take(count), cut.take(count), cut.take(count))
+    else {
+        return Err(NO_ROOM);
+    };
+    fill_i8(rng, xb);
+    let out_dims: [usize; MAX_RANK] =
+        core::array::from_fn(|i| if i < rank { dims[perm[i]] } else { 1 });
+    // want[output index] = x[input index of the same element]
+    let mut idx = [0usize; MAX_RANK];
+    for (o, w) in want.iter_mut().enumerate() {
+        let mut rest = o;
+        for i in (0..rank).rev() {
+            idx[i] = rest % out_dims[i];
+            rest /= out_dims[i];
+        }
+        let mut input = 0;
+        for a in 0..rank {
+            // output axis i is input axis perm[i]
+            let i = perm.iter().position(|&p| p == a).unwrap_or(0);
+            input = input * dims[a] + idx[i];
+        }
+        *w = xb[input];
+    }
+    let mut p = transpose::TransposeParams {
+        rank: rank as u8,
+        perm: [0; MAX_RANK],
+    };
+    for (d, &s) in p.perm.iter_mut().zip(perm) {
+        *d = s as u8;
+    }
+    let ins = [TensorRef {
+        info: info(DType::I8, dims, 0),
+        data: xb,
+    }];
+    got.fill(0x5A);
+    transpose::eval(
+        &p,
+        &ins,
+        &mut [TensorMut {
+            info: info(DType::I8, &out_dims[..rank], 0),
+            data: &mut *got,
+        }],
+    );
+    compare(seed, want, got)
 }

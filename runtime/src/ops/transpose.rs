@@ -132,6 +132,12 @@ fn bytes_longest_axis_inner(
         ost[i] = acc;
         acc *= od[i];
     }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(od[5], 3 | 4) && st[4] == 1 {
+        // SAFETY: every index visited is at most the largest (checked above)
+        unsafe { interleave_planes(y, x, od, st) };
+        return true;
+    }
     let inner = (0..MAX_RANK)
         .rev()
         .max_by_key(|&a| od[a])
@@ -166,4 +172,51 @@ fn bytes_longest_axis_inner(
         }
     }
     true
+}
+
+/// The common network-input case of [`bytes_longest_axis_inner`]: planes to interleaved
+/// channels (NCHW to NHWC with three or four channels: `od[5]` channels, each a run of `od[4]`
+/// contiguous input bytes), sixteen pixels per `ST3`/`ST4`.
+///
+/// # Safety
+/// Every input index `Σ (od[a] − 1)·st[a]` and output index below `Π od` must be in bounds.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn interleave_planes(
+    y: &mut [u8],
+    x: &[u8],
+    od: &[usize; MAX_RANK],
+    st: &[usize; MAX_RANK],
+) {
+    use core::arch::aarch64::*;
+    let (run, c, plane) = (od[4], od[5], st[5]);
+    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    let mut out = 0;
+    for i0 in 0..od[0] {
+        for i1 in 0..od[1] {
+            for i2 in 0..od[2] {
+                for i3 in 0..od[3] {
+                    let src = xp.add(i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]);
+                    let dst = yp.add(out);
+                    let at = |k: usize, j: usize| vld1q_u8(src.add(k * plane + j));
+                    let mut j = 0;
+                    while j + 16 <= run {
+                        if c == 3 {
+                            vst3q_u8(dst.add(3 * j), uint8x16x3_t(at(0, j), at(1, j), at(2, j)));
+                        } else {
+                            let v = uint8x16x4_t(at(0, j), at(1, j), at(2, j), at(3, j));
+                            vst4q_u8(dst.add(4 * j), v);
+                        }
+                        j += 16;
+                    }
+                    for j in j..run {
+                        for k in 0..c {
+                            *dst.add(c * j + k) = *src.add(k * plane + j);
+                        }
+                    }
+                    out += run * c;
+                }
+            }
+        }
+    }
 }
