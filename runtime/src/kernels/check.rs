@@ -709,10 +709,10 @@ fn check_transpose_case(
             rest /= out_dims[i];
         }
         let mut input = 0;
-        for a in 0..rank {
+        for (a, &d) in dims.iter().enumerate() {
             // output axis i is input axis perm[i]
             let i = perm.iter().position(|&p| p == a).unwrap_or(0);
-            input = input * dims[a] + idx[i];
+            input = input * d + idx[i];
         }
         *w = xb[input];
     }
