@@ -529,12 +529,23 @@ pub fn check_lut(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
 pub fn check_pool(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
     let mut rng = Rng::new(seed);
     let max = rng.int(0, 1) == 0;
-    let (h, w, c) = (
-        rng.int(1, 9) as usize,
-        rng.int(1, 9) as usize,
-        rng.int(1, 40) as usize,
-    );
     let global = !max && rng.int(0, 2) == 0;
+    // global pooling also over more than 256 pixels (the vector kernels sum runs of 256 in
+    // int16)
+    let large = global && rng.int(0, 1) == 0;
+    let (h, w, c) = if large {
+        (
+            rng.int(1, 24) as usize,
+            rng.int(1, 24) as usize,
+            rng.int(1, 24) as usize,
+        )
+    } else {
+        (
+            rng.int(1, 9) as usize,
+            rng.int(1, 9) as usize,
+            rng.int(1, 40) as usize,
+        )
+    };
     let (kernel, stride, pad) = if global {
         ([h as u16, w as u16], [1, 1], [0; 4])
     } else {
@@ -572,6 +583,10 @@ pub fn check_pool(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
         return Err(NO_ROOM);
     };
     fill_i8(&mut rng, xb);
+    if large && rng.int(0, 1) == 0 {
+        // one edge value throughout: the largest sums there are
+        xb.fill(if rng.int(0, 1) == 0 { 0x80 } else { 0x7F });
+    }
     let (zx, zy) = (rng.i8_edgy() as i32, rng.i8_edgy() as i32);
     let ins = [TensorRef {
         info: info(DType::I8, &[1, h, w, c], zx),

@@ -109,10 +109,27 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
 fn sum_pixels(image: &[i8], c: usize, acc: &mut [i32]) {
     let mut c0 = 0;
     while c0 + 16 <= c {
+        #[cfg(target_arch = "aarch64")]
+        {
+            // SAFETY: NEON is part of every AArch64 core
+            let a = unsafe { neon::sum16(image, c, c0) };
+            acc[c0..c0 + 16].copy_from_slice(&a);
+            c0 += 16;
+            continue;
+        }
+        #[cfg_attr(target_arch = "aarch64", allow(unreachable_code))]
         let mut a = [0i32; 16];
-        for px in image.chunks_exact(c) {
-            let v: &[i8; 16] = px[c0..c0 + 16].try_into().expect("16 channels");
-            for (s, &x) in a.iter_mut().zip(v) {
+        // int16 sums of up to 256 pixels (within −32768..=32512), widened per run: one widening
+        // add per eight channels and pixel instead of two
+        for run in image.chunks(256 * c) {
+            let mut short = [0i16; 16];
+            for px in run.chunks_exact(c) {
+                let v: &[i8; 16] = px[c0..c0 + 16].try_into().expect("16 channels");
+                for (s, &x) in short.iter_mut().zip(v) {
+                    *s = s.wrapping_add(x as i16);
+                }
+            }
+            for (s, &x) in a.iter_mut().zip(&short) {
                 *s += x as i32;
             }
         }
@@ -170,5 +187,30 @@ fn max_pool(
                 }
             }
         }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use core::arch::aarch64::*;
+
+    /// Σ over the pixels of channels `c0 .. c0 + 16` (`c0 + 16 ≤ c`): int16 sums of up to
+    /// 256 pixels (within −32768..=32512) by `SADDW`/`SADDW2`, widened per run.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn sum16(image: &[i8], c: usize, c0: usize) -> [i32; 16] {
+        let mut a = [vdupq_n_s32(0); 4];
+        for run in image.chunks(256 * c) {
+            let (mut lo, mut hi) = (vdupq_n_s16(0), vdupq_n_s16(0));
+            for px in run.chunks_exact(c) {
+                let v = vld1q_s8(px[c0..c0 + 16].as_ptr());
+                lo = vaddw_s8(lo, vget_low_s8(v));
+                hi = vaddw_high_s8(hi, v);
+            }
+            a[0] = vaddw_s16(a[0], vget_low_s16(lo));
+            a[1] = vaddw_high_s16(a[1], lo);
+            a[2] = vaddw_s16(a[2], vget_low_s16(hi));
+            a[3] = vaddw_high_s16(a[3], hi);
+        }
+        core::mem::transmute::<[int32x4_t; 4], [i32; 16]>(a)
     }
 }
