@@ -211,73 +211,6 @@ impl TapWindow {
     }
 }
 
-/// The tap sources of the current output pixel, moved along an output row: where the previous
-/// and the current column both have every tap column inside the image, the taps of valid rows
-/// step right by `stride·c` bytes (padding rows keep pointing at the zero row), which saves
-/// recomputing every tap's position per pixel.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
-struct TapCursor<const N: usize> {
-    sources: [*const i8; N],
-    step: [usize; N],
-    row: usize,
-    column_inside: bool,
-}
-
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
-impl<const N: usize> TapCursor<N> {
-    fn new(zero_row: *const i8) -> Self {
-        TapCursor {
-            sources: [zero_row; N],
-            step: [0; N],
-            row: usize::MAX,
-            column_inside: false,
-        }
-    }
-
-    /// Point the first `taps` sources at output pixel (`oy`, `ox`) of `image`.
-    fn move_to(
-        &mut self,
-        window: &TapWindow,
-        image: &[i8],
-        zero_row: *const i8,
-        (oy, ox): (usize, usize),
-        taps: usize,
-    ) -> &[*const i8] {
-        let x0 = (ox * window.stride[1]).wrapping_sub(window.pad[1]);
-        let inside = x0 < window.w && x0 + (window.kw - 1) * window.dilation[1] < window.w;
-        if self.row != oy {
-            // per output row: which kernel rows read the image
-            for ky in 0..window.kh {
-                let iy =
-                    (oy * window.stride[0] + ky * window.dilation[0]).wrapping_sub(window.pad[0]);
-                let step = if iy < window.h {
-                    window.stride[1] * window.c
-                } else {
-                    0
-                };
-                self.step[ky * window.kw..(ky + 1) * window.kw].fill(step);
-            }
-            self.row = oy;
-            self.column_inside = false;
-        }
-        if inside && self.column_inside && ox > 0 {
-            for (s, &d) in self.sources[..taps].iter_mut().zip(&self.step[..taps]) {
-                *s = s.wrapping_add(d);
-            }
-        } else {
-            window.fill(image, zero_row, (oy, ox), &mut self.sources[..taps]);
-        }
-        self.column_inside = inside;
-        &self.sources[..taps + 1]
-    }
-}
-
 /// Largest tap count and channel count of the sixteen-channel kernels (`avx2_wide`,
 /// `neon_wide`); larger layers take the 8-lane kernels.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -285,29 +218,78 @@ const WIDE_MAX_TAPS: usize = 64;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const WIDE_MAX_CHANNELS: usize = 512;
 
-/// The output-pixel walk the sixteen-channel kernels share: for every output pixel of the `n`
-/// images in `x` (NHWC, back to back), `visit(sources, at, oy)` with the `taps + 1` tap sources
-/// (padding taps and the last one point at a row of the zero point `zp`) and the index of the
-/// pixel's first output byte in an `[n, oh, ow, c]` output, and its output row.
+/// What a sixteen-channel kernel (`neon_wide`, `avx2_wide`) does at each step of
+/// [`walk_pixels`]; `at` is the index of the (first) pixel's first output byte in the
+/// `[n, oh, ow, c]` output and `live` the taps of the kernel rows that read the image.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[inline(always)]
-fn for_each_pixel(
+trait WideKernel {
+    /// A new output row: the taps outside `live` read only padding (zero points).
+    unsafe fn start_row(&mut self, live: core::ops::Range<usize>);
+    /// Two neighbouring pixels whose every tap lies in the image: live tap `t` of the first
+    /// reads `px + offsets[t]`, of the second `px + second + offsets[t]` (`c` bytes each).
+    unsafe fn pair(&mut self, px: *const i8, second: usize, offsets: &[usize], at: usize);
+    /// One pixel: tap `t` reads `sources[t]` (`c` bytes; the zero row for padding).
+    unsafe fn single(&mut self, sources: &[*const i8], at: usize);
+}
+
+/// The output walk the sixteen-channel kernels share: every output row of the `n` images in
+/// `x` (NHWC, back to back) starts with [`WideKernel::start_row`]; pixels whose every tap
+/// column lies in the image go in pairs (no per-tap source table, each weight load serves
+/// two pixels), the others (edges, an odd last one) one at a time with their taps' sources
+/// (padding taps pointing at a row of the zero point `zp`).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn walk_pixels(
     window: &TapWindow,
     x: &[i8],
     (n, oh, ow): (usize, usize, usize),
-    (taps, zp): (usize, i8),
-    mut visit: impl FnMut(&[*const i8], usize, usize),
+    zp: i8,
+    kernel: &mut impl WideKernel,
 ) {
-    let image_len = window.h * window.w * window.c;
+    let (h, w, c, kw, taps) = (
+        window.h,
+        window.w,
+        window.c,
+        window.kw,
+        window.kh * window.kw,
+    );
+    let [sw, dw] = [window.stride[1], window.dilation[1]];
+    let image_len = h * w * c;
+    let inside = |ox: usize| {
+        let x0 = (ox * sw).wrapping_sub(window.pad[1]);
+        x0 < w && x0 + (kw - 1) * dw < w
+    };
     let zero_row = [zp; WIDE_MAX_CHANNELS];
-    let mut cursor = TapCursor::<{ WIDE_MAX_TAPS + 1 }>::new(zero_row.as_ptr());
-    for bi in 0..n {
-        let image = &x[bi * image_len..(bi + 1) * image_len];
-        cursor.row = usize::MAX;
+    let mut sources = [zero_row.as_ptr(); WIDE_MAX_TAPS];
+    let mut offsets = [0usize; WIDE_MAX_TAPS];
+    for img in 0..n {
+        let image = &x[img * image_len..(img + 1) * image_len];
         for oy in 0..oh {
-            for ox in 0..ow {
-                let sources = cursor.move_to(window, image, zero_row.as_ptr(), (oy, ox), taps);
-                visit(sources, ((bi * oh + oy) * ow + ox) * window.c, oy);
+            let rows = window.live_rows(oy);
+            let live = rows.start * kw..rows.end * kw;
+            // SAFETY (all calls): the kernels read `c` bytes at each source, and at
+            // `px + offsets[t]` (+ `second`) for live taps of inside pixels, which lie in the
+            // image (asserted below)
+            unsafe { kernel.start_row(live.clone()) };
+            let row0 = (oy * window.stride[0]).wrapping_sub(window.pad[0]);
+            for t in live.clone() {
+                let iy = row0.wrapping_add((t / kw) * window.dilation[0]);
+                offsets[t] = (iy * w + (t % kw) * dw) * c;
+            }
+            let reach = offsets[live.clone()].iter().max().map_or(0, |&o| o + c);
+            let at = |ox: usize| ((img * oh + oy) * ow + ox) * c;
+            let mut ox = 0;
+            while ox < ow {
+                if ox + 1 < ow && inside(ox) && inside(ox + 1) {
+                    let first = (ox * sw - window.pad[1]) * c;
+                    assert!(first + sw * c + reach <= image.len());
+                    let px = image.as_ptr().wrapping_add(first);
+                    unsafe { kernel.pair(px, sw * c, &offsets[..taps], at(ox)) };
+                    ox += 2;
+                } else {
+                    window.fill(image, zero_row.as_ptr(), (oy, ox), &mut sources[..taps]);
+                    unsafe { kernel.single(&sources[..taps], at(ox)) };
+                    ox += 1;
+                }
             }
         }
     }
@@ -1019,64 +1001,172 @@ mod avx2_wide {
             }
         }
         let requant = core::slice::from_raw_parts(requant_at, 2 * blocks);
-        let yd = y.as_i8_mut();
         let zp = x.info.zero_point as i8;
+        let mut kernel = Kernel {
+            weights: weights.as_ptr(),
+            pairs,
+            c,
+            blocks,
+            bias: bias.data,
+            requant,
+            zp16: _mm256_set1_epi16(zp as i16),
+            live_taps: 0..0,
+            live: 0..0,
+            row_start: [[_mm256_setzero_si256(); 2]; MAX_BLOCKS],
+            y: y.as_i8_mut(),
+        };
+        walk_pixels(&window, xd, (n, oh, ow), zp, &mut kernel);
+        true
+    }
+
+    /// The per-op constants and the current output row's state of the walk.
+    struct Kernel<'a> {
+        /// `weights[2·(b·pairs + q) + half]`: see `eval`.
+        weights: *const __m256i,
+        pairs: usize,
+        c: usize,
+        blocks: usize,
+        bias: &'a [u8],
+        requant: &'a [Requant8],
+        zp16: __m256i,
+        /// The current row's live taps, and the tap pairs holding them.
+        live_taps: core::ops::Range<usize>,
+        live: core::ops::Range<usize>,
+        /// Per block, the current row's starting sums (`VPUNPCK` lane order): the bias and the
+        /// dead tap pairs' products.
+        row_start: [[__m256i; 2]; MAX_BLOCKS],
+        y: &'a mut [i8],
+    }
+
+    impl Kernel<'_> {
+        fn block_start(&self, b: usize) -> usize {
+            (16 * b).min(self.c - 16)
+        }
+
+        /// Block `b`'s sums for `P` pixels over the live tap pairs, `load(k, t)` giving pixel
+        /// `k`'s live tap `t`, sixteen inputs widened to int16 (a dead tap sharing a pair with a
+        /// live one reads zero points, as does the missing tap after an odd last one). The
+        /// pixels share each weight load.
+        #[inline(always)]
+        unsafe fn sums<const P: usize>(
+            &self,
+            b: usize,
+            load: impl Fn(usize, usize) -> __m256i,
+        ) -> [[__m256i; 2]; P] {
+            let fw = self.weights.add(2 * b * self.pairs);
+            let mut acc = [self.row_start[b]; P];
+            // the pairs holding a dead tap (at most one at each end) check their taps
+            let live = self.live.clone();
+            let first = self.live_taps.start.div_ceil(2).clamp(live.start, live.end);
+            let last = (self.live_taps.end / 2).clamp(first, live.end);
+            for q in live.start..first {
+                self.step::<P, true>(&mut acc, fw, q, &load);
+            }
+            for q in first..last {
+                self.step::<P, false>(&mut acc, fw, q, &load);
+            }
+            for q in last..live.end {
+                self.step::<P, true>(&mut acc, fw, q, &load);
+            }
+            acc
+        }
+
+        /// Tap pair `q` of [`Kernel::sums`] (`EDGE`: taps outside the live ones read zero
+        /// points).
+        #[inline(always)]
+        unsafe fn step<const P: usize, const EDGE: bool>(
+            &self,
+            acc: &mut [[__m256i; 2]; P],
+            fw: *const __m256i,
+            q: usize,
+            load: &impl Fn(usize, usize) -> __m256i,
+        ) {
+            let (w0, w1) = (*fw.add(2 * q), *fw.add(2 * q + 1));
+            for (k, [lo, hi]) in acc.iter_mut().enumerate() {
+                let tap = |t: usize| {
+                    if !EDGE || self.live_taps.contains(&t) {
+                        load(k, t)
+                    } else {
+                        self.zp16
+                    }
+                };
+                let (xa, xb) = (tap(2 * q), tap(2 * q + 1));
+                let (il, ih) = (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
+                *lo = _mm256_add_epi32(*lo, _mm256_madd_epi16(il, w0));
+                *hi = _mm256_add_epi32(*hi, _mm256_madd_epi16(ih, w1));
+            }
+        }
+
+        /// Requantize block `b`'s sums and store its sixteen outputs at `at`.
+        #[inline(always)]
+        unsafe fn finish(&mut self, b: usize, [acc_lo, acc_hi]: [__m256i; 2], at: usize) {
+            let r0 = self.requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
+            let r1 =
+                self.requant[2 * b + 1].apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
+            let bytes = crate::kernels::avx2::narrow16(r0, r1);
+            let out = &mut self.y[at..at + 16];
+            _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
+        }
+    }
+
+    impl WideKernel for Kernel<'_> {
         // Tap pairs wholly in padding rows (a 5×5 kernel over a 3-row image has two such rows
         // per output row) are not multiplied: they would add zp·(wa + wb) per channel for the
         // whole output row, which goes into the row's starting sums instead.
-        let kw = window.kw;
-        let zp16 = _mm256_set1_epi16(zp as i16);
-        let mut row_start = [[_mm256_setzero_si256(); 2]; MAX_BLOCKS];
-        let mut live = 0..0;
-        let mut last_row = usize::MAX;
-        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at, oy| {
-            if oy != last_row {
-                last_row = oy;
-                let rows = window.live_rows(oy);
-                live = if rows.is_empty() {
-                    0..0
-                } else {
-                    rows.start * kw / 2..(rows.end * kw).div_ceil(2)
-                };
-                for (b, start) in row_start.iter_mut().enumerate().take(blocks) {
-                    let c0 = block_start(b);
-                    let b0 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0) as *const _);
-                    let b1 = _mm256_loadu_si256(bias.data.as_ptr().add(4 * c0 + 32) as *const _);
-                    let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
-                    let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
-                    let fw = weights.as_ptr().add(2 * b * pairs);
-                    for q in (0..live.start).chain(live.end..pairs) {
-                        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(zp16, *fw.add(2 * q)));
-                        acc_hi =
-                            _mm256_add_epi32(acc_hi, _mm256_madd_epi16(zp16, *fw.add(2 * q + 1)));
-                    }
-                    *start = [acc_lo, acc_hi];
+        #[target_feature(enable = "avx2")]
+        unsafe fn start_row(&mut self, live: core::ops::Range<usize>) {
+            self.live = if live.is_empty() {
+                0..0
+            } else {
+                live.start / 2..live.end.div_ceil(2)
+            };
+            self.live_taps = live;
+            for b in 0..self.blocks {
+                let c0 = self.block_start(b);
+                let bias = self.bias.as_ptr().add(4 * c0);
+                let b0 = _mm256_loadu_si256(bias as *const _);
+                let b1 = _mm256_loadu_si256(bias.add(32) as *const _);
+                let mut acc_lo = _mm256_permute2x128_si256::<0x20>(b0, b1);
+                let mut acc_hi = _mm256_permute2x128_si256::<0x31>(b0, b1);
+                let fw = self.weights.add(2 * b * self.pairs);
+                for q in (0..self.live.start).chain(self.live.end..self.pairs) {
+                    acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(self.zp16, *fw.add(2 * q)));
+                    acc_hi =
+                        _mm256_add_epi32(acc_hi, _mm256_madd_epi16(self.zp16, *fw.add(2 * q + 1)));
                 }
+                self.row_start[b] = [acc_lo, acc_hi];
             }
-            for (b, &[mut acc_lo, mut acc_hi]) in row_start.iter().enumerate().take(blocks) {
-                let c0 = block_start(b);
-                // SAFETY: every source addresses `c` bytes and c0 + 16 <= c
-                let src = sources.as_ptr();
-                let load = |t: usize| -> __m256i {
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128((*src.add(t)).add(c0) as *const __m128i))
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn pair(&mut self, px: *const i8, second: usize, offsets: &[usize], at: usize) {
+            let offsets = offsets.as_ptr();
+            for b in 0..self.blocks {
+                let c0 = self.block_start(b);
+                let p = [px.add(c0), px.add(second + c0)];
+                let load = |k: usize, t: usize| {
+                    let at = p[k].add(*offsets.add(t));
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(at as *const __m128i))
                 };
-                // SAFETY: block b's 2·pairs weight vectors lie inside `weights`
-                let fw = weights.as_ptr().add(2 * b * pairs);
-                for q in live.clone() {
-                    let (xa, xb) = (load(2 * q), load(2 * q + 1));
-                    let (il, ih) = (_mm256_unpacklo_epi16(xa, xb), _mm256_unpackhi_epi16(xa, xb));
-                    acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(il, *fw.add(2 * q)));
-                    acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(ih, *fw.add(2 * q + 1)));
-                }
-                let r0 = requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
-                let r1 =
-                    requant[2 * b + 1].apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
-                let bytes = crate::kernels::avx2::narrow16(r0, r1);
-                let out = &mut yd[at + c0..at + c0 + 16];
-                _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
+                let [a0, a1] = self.sums::<2>(b, load);
+                self.finish(b, a0, at + c0);
+                self.finish(b, a1, at + self.c + c0);
             }
-        });
-        true
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn single(&mut self, sources: &[*const i8], at: usize) {
+            let sources = sources.as_ptr();
+            for b in 0..self.blocks {
+                let c0 = self.block_start(b);
+                let load = |_: usize, t: usize| {
+                    let at = (*sources.add(t)).add(c0);
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(at as *const __m128i))
+                };
+                let [acc] = self.sums::<1>(b, load);
+                self.finish(b, acc, at + c0);
+            }
+        }
     }
 }
 
@@ -1145,70 +1235,135 @@ mod neon_wide {
             )
         });
         let window = TapWindow::new(p, &x.info, &w.info);
-        let xd = x.as_i8();
-        let yd = y.as_i8_mut();
         let zp = x.info.zero_point as i8;
+        let mut kernel = Kernel {
+            weights: weights.as_ptr(),
+            per_block: 2 * pairs,
+            taps,
+            c,
+            blocks,
+            requant: &requant,
+            zp,
+            live: 0..0,
+            row_start: [[vdupq_n_s32(0); 4]; MAX_BLOCKS],
+            y: y.as_i8_mut(),
+        };
+        walk_pixels(&window, x.as_i8(), (n, oh, ow), zp, &mut kernel);
+        true
+    }
+
+    /// The per-op constants and the current output row's state of the walk.
+    struct Kernel<'a> {
+        /// `weights[b·per_block + t]`: tap `t` of block `b`'s sixteen channels.
+        weights: *const int8x16_t,
+        per_block: usize,
+        taps: usize,
+        c: usize,
+        blocks: usize,
+        requant: &'a [Requant16; MAX_BLOCKS],
+        zp: i8,
+        /// The current row's live taps.
+        live: core::ops::Range<usize>,
+        /// Per block, the current row's starting sums: the bias and the dead taps' products.
+        row_start: [[int32x4_t; 4]; MAX_BLOCKS],
+        y: &'a mut [i8],
+    }
+
+    impl Kernel<'_> {
+        fn block_start(&self, b: usize) -> usize {
+            (16 * b).min(self.c - 16)
+        }
+
+        /// Block `b`'s sums over the live taps, `load(t)` giving tap `t`'s sixteen inputs.
+        #[inline(always)]
+        unsafe fn sums(&self, b: usize, load: impl Fn(usize) -> int8x16_t) -> [int32x4_t; 4] {
+            let fw = self.weights.add(b * self.per_block);
+            let mut acc = self.row_start[b];
+            let mut t = self.live.start;
+            while t + 2 <= self.live.end {
+                tap_pair(&mut acc, load(t), load(t + 1), *fw.add(t), *fw.add(t + 1));
+                t += 2;
+            }
+            if t < self.live.end {
+                let xa = load(t);
+                tap_pair(&mut acc, xa, xa, *fw.add(t), vdupq_n_s8(0));
+            }
+            acc
+        }
+
+        #[inline(always)]
+        unsafe fn store(&mut self, at: usize, v: int8x16_t) {
+            vst1q_s8(self.y[at..at + 16].as_mut_ptr(), v);
+        }
+    }
+
+    impl WideKernel for Kernel<'_> {
         // Kernel rows wholly in the padding (a 5×5 kernel over a 3-row image reads two per
         // output row) are not multiplied: their taps add zp·Σw per channel, the same for the
         // whole output row, which goes into the row's starting sums instead.
-        let kw = window.kw;
-        let mut row_start = [[vdupq_n_s32(0); 4]; MAX_BLOCKS];
-        let mut live = 0..0;
-        let mut last_row = usize::MAX;
-        for_each_pixel(&window, xd, (n, oh, ow), (taps, zp), |sources, at, oy| {
-            if oy != last_row {
-                last_row = oy;
-                let rows = window.live_rows(oy);
-                live = rows.start * kw..rows.end * kw;
-                for (b, start) in row_start.iter_mut().enumerate().take(blocks) {
-                    let fw = weights.as_ptr().add(b * 2 * pairs);
-                    // Σw over the dead taps fits int16 (≤ 64 taps of |w| ≤ 127)
-                    let (mut lo, mut hi) = (vdupq_n_s16(0), vdupq_n_s16(0));
-                    for t in (0..live.start).chain(live.end..taps) {
-                        lo = vaddw_s8(lo, vget_low_s8(*fw.add(t)));
-                        hi = vaddw_high_s8(hi, *fw.add(t));
-                    }
-                    let zp = zp as i16;
-                    let bias = requant[b].bias();
-                    *start = [
-                        vmlal_n_s16(bias[0], vget_low_s16(lo), zp),
-                        vmlal_high_n_s16(bias[1], lo, zp),
-                        vmlal_n_s16(bias[2], vget_low_s16(hi), zp),
-                        vmlal_high_n_s16(bias[3], hi, zp),
-                    ];
+        #[target_feature(enable = "neon")]
+        unsafe fn start_row(&mut self, live: core::ops::Range<usize>) {
+            for b in 0..self.blocks {
+                let fw = self.weights.add(b * self.per_block);
+                // Σw over the dead taps fits int16 (≤ 64 taps of |w| ≤ 127)
+                let (mut lo, mut hi) = (vdupq_n_s16(0), vdupq_n_s16(0));
+                for t in (0..live.start).chain(live.end..self.taps) {
+                    lo = vaddw_s8(lo, vget_low_s8(*fw.add(t)));
+                    hi = vaddw_high_s8(hi, *fw.add(t));
                 }
+                let zp = self.zp as i16;
+                let bias = self.requant[b].bias();
+                self.row_start[b] = [
+                    vmlal_n_s16(bias[0], vget_low_s16(lo), zp),
+                    vmlal_high_n_s16(bias[1], lo, zp),
+                    vmlal_n_s16(bias[2], vget_low_s16(hi), zp),
+                    vmlal_high_n_s16(bias[3], hi, zp),
+                ];
             }
-            for (b, rq) in requant.iter().enumerate().take(blocks) {
-                let c0 = block_start(b);
-                // SAFETY: the `taps + 1` sources each address `c` bytes, c0 + 16 <= c,
-                // and block b's 2·pairs weight vectors lie inside `weights`
-                let src = sources.as_ptr();
-                let fw = weights.as_ptr().add(b * 2 * pairs);
-                let pair = |acc: &mut [int32x4_t; 4], t: usize| {
-                    let xa = vld1q_s8((*src.add(t)).add(c0));
-                    let xb = vld1q_s8((*src.add(t + 1)).add(c0));
-                    tap_pair(acc, xa, xb, *fw.add(t), *fw.add(t + 1));
-                };
-                let mut acc = row_start[b];
-                let mut t = live.start;
-                while t + 4 <= live.end {
-                    pair(&mut acc, t);
-                    pair(&mut acc, t + 2);
-                    t += 4;
-                }
-                if t + 2 <= live.end {
-                    pair(&mut acc, t);
+            self.live = live;
+        }
+
+        #[target_feature(enable = "neon")]
+        unsafe fn pair(&mut self, px: *const i8, second: usize, offsets: &[usize], at: usize) {
+            // `live` lies inside `0..taps` (the length of `offsets`)
+            let offsets = offsets.as_ptr();
+            for b in 0..self.blocks {
+                let c0 = self.block_start(b);
+                let (p0, p1) = (px.add(c0), px.add(second + c0));
+                let fw = self.weights.add(b * self.per_block);
+                let mut acc = [self.row_start[b]; 2];
+                let mut t = self.live.start;
+                while t + 2 <= self.live.end {
+                    let (oa, ob) = (*offsets.add(t), *offsets.add(t + 1));
+                    let (wa, wb) = (*fw.add(t), *fw.add(t + 1));
+                    for (a, p) in acc.iter_mut().zip([p0, p1]) {
+                        tap_pair(a, vld1q_s8(p.add(oa)), vld1q_s8(p.add(ob)), wa, wb);
+                    }
                     t += 2;
                 }
-                if t < live.end {
-                    // the last live tap, paired with zero weights
-                    let xa = vld1q_s8((*src.add(t)).add(c0));
-                    tap_pair(&mut acc, xa, xa, *fw.add(t), vdupq_n_s8(0));
+                if t < self.live.end {
+                    let (oa, wa) = (*offsets.add(t), *fw.add(t));
+                    for (a, p) in acc.iter_mut().zip([p0, p1]) {
+                        let xa = vld1q_s8(p.add(oa));
+                        tap_pair(a, xa, xa, wa, vdupq_n_s8(0));
+                    }
                 }
-                vst1q_s8(yd[at + c0..at + c0 + 16].as_mut_ptr(), rq.apply(acc));
+                let rq = &self.requant[b];
+                self.store(at + c0, rq.apply(acc[0]));
+                self.store(at + self.c + c0, rq.apply(acc[1]));
             }
-        });
-        true
+        }
+
+        #[target_feature(enable = "neon")]
+        unsafe fn single(&mut self, sources: &[*const i8], at: usize) {
+            let sources = sources.as_ptr();
+            for b in 0..self.blocks {
+                let c0 = self.block_start(b);
+                let acc = self.sums(b, |t| vld1q_s8((*sources.add(t)).add(c0)));
+                let v = self.requant[b].apply(acc);
+                self.store(at + c0, v);
+            }
+        }
     }
 }
 
