@@ -124,7 +124,56 @@ pub(super) struct Geometry {
 impl Geometry {
     /// Gather the receptive field of output pixel `px` as one `kh·kw·c` row (weights' order),
     /// padding with the zero point.
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(never))]
     pub(super) fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
+        // (hosts only: microcontrollers keep the general loop, for code size)
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if self.im2col_interior(image, px, col) {
+            return;
+        }
+        self.im2col_general(image, px, col)
+    }
+
+    /// [`Geometry::im2col`] for a pixel whose window lies inside the image (with dilation 1
+    /// along a row): each kernel row is one contiguous run of an input row. Inlined into the
+    /// caller's loop, without the general case's set-up. `false`: not such a pixel (nothing
+    /// written).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[inline(always)]
+    fn im2col_interior(&self, image: &[i8], px: usize, col: &mut [i8]) -> bool {
+        let (oy, ox) = (px / self.ow, px % self.ow);
+        let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
+        let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
+        let run = self.kw * self.c;
+        let inside = self.dilation[1] == 1
+            && x0 < self.w
+            && x0 + self.kw <= self.w
+            && y0 < self.h
+            && y0 + (self.kh - 1) * self.dilation[0] < self.h
+            && col.len() >= self.kh * run;
+        if !inside {
+            return false;
+        }
+        let first = (y0 * self.w + x0) * self.c;
+        let step = self.dilation[0] * self.w * self.c;
+        let end = first + (self.kh - 1) * step + run;
+        assert!(end <= image.len());
+        for ky in 0..self.kh {
+            // SAFETY: rows `first + ky·step .. + run` lie below `end` (asserted) and the
+            // destination run inside `col` (checked above)
+            unsafe {
+                copy_run(
+                    col.as_mut_ptr().add(ky * run),
+                    image.as_ptr().add(first + ky * step),
+                    run,
+                )
+            };
+        }
+        true
+    }
+
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(never))]
+    fn im2col_general(&self, image: &[i8], px: usize, col: &mut [i8]) {
         let (oy, ox) = (px / self.ow, px % self.ow);
         let (c, kw) = (self.c, self.kw);
         let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
@@ -139,36 +188,6 @@ impl Geometry {
             (0, 0)
         };
         let zero = self.zero;
-        let run = kw * c;
-        let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
-        let last_y = y0.wrapping_add((self.kh - 1) * self.dilation[0]);
-        let hosts = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-        // (hosts only: microcontrollers keep the general loop below, for code size)
-        if hosts
-            && kx0 == 0
-            && kx1 == kw
-            && y0 < self.h
-            && last_y < self.h
-            && col.len() >= self.kh * run
-        {
-            // interior pixel: each kernel row is one contiguous run of the input row
-            let first = (y0 * self.w + x0) * c;
-            let step = self.dilation[0] * self.w * c;
-            let end = first + (self.kh - 1) * step + run;
-            assert!(end <= image.len());
-            for ky in 0..self.kh {
-                // SAFETY: rows `first + ky·step .. + run` lie below `end` (asserted) and the
-                // destination run inside `col` (checked above)
-                unsafe {
-                    copy_run(
-                        col.as_mut_ptr().add(ky * run),
-                        image.as_ptr().add(first + ky * step),
-                        run,
-                    )
-                };
-            }
-            return;
-        }
         for (ky, dst) in col.chunks_exact_mut(kw * c).take(self.kh).enumerate() {
             let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
             if iy >= self.h {
@@ -203,6 +222,7 @@ impl Geometry {
 ///
 /// # Safety
 /// `dst` and `src` must address `n` bytes each, not overlapping.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 unsafe fn copy_run(dst: *mut i8, src: *const i8, n: usize) {
     #[inline(always)]
