@@ -377,15 +377,13 @@ impl ColumnPlan {
         self.window.c.div_ceil(self.lanes)
     }
 
-    /// The row groups with a kernel row that reads the image for output row `oy`; the others
-    /// read only padding (zero points), whose products the kernels add per output row instead.
-    fn live_groups(&self, oy: usize) -> core::ops::Range<usize> {
+    /// The kernel rows output row `oy` multiplies: four-row groups from its first kernel row
+    /// that reads the image, as many as cover the last one (`(first row, groups)`). The rows
+    /// before and after read only padding (zero points), whose products the kernels add per
+    /// output row instead.
+    fn live_window(&self, oy: usize) -> (usize, usize) {
         let rows = self.window.live_rows(oy);
-        if rows.is_empty() {
-            0..0
-        } else {
-            rows.start / COLUMN_ROWS..rows.end.div_ceil(COLUMN_ROWS)
-        }
+        (rows.start, rows.len().div_ceil(COLUMN_ROWS))
     }
 
     /// First channel of block `b`; the last block overlaps the one before it when `c` is not a
@@ -395,13 +393,19 @@ impl ColumnPlan {
     }
 
     /// The kernel rows' sources for output row `oy` of `image`.
-    fn row_sources(&self, image: *const i8, oy: usize, zero_row: *const i8) -> RowSources {
+    /// The sources of kernel rows `first + 4g + r`.
+    fn row_sources(
+        &self,
+        image: *const i8,
+        (oy, first): (usize, usize),
+        zero_row: *const i8,
+    ) -> RowSources {
         let win = &self.window;
         let mut row_at = [[zero_row; COLUMN_ROWS]; COLUMN_MAX_GROUPS];
         let mut row_step = [[0usize; COLUMN_ROWS]; COLUMN_MAX_GROUPS];
         for g in 0..self.groups {
             for r in 0..COLUMN_ROWS {
-                let ky = COLUMN_ROWS * g + r;
+                let ky = first + COLUMN_ROWS * g + r;
                 let iy = (oy * win.stride[0] + ky * win.dilation[0]).wrapping_sub(win.pad[0]);
                 if ky < win.kh && iy < win.h {
                     row_at[g][r] = image.wrapping_add(iy * win.w * win.c);
@@ -558,6 +562,16 @@ mod neon_sdot {
         });
         let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
         let zero_points = vdupq_n_s8(x.info.zero_point as i8);
+        // per block, every kernel row's products with zero points (the sums' start when no row
+        // reads the image)
+        let mut all_padding = [[vdupq_n_s32(0); 4]; MAX_BLOCKS];
+        for (b, sums) in all_padding.iter_mut().enumerate().take(blocks) {
+            let wb = weights.add(b * per_block) as *const int8x16_t;
+            *sums = zero_point_sums(wb, groups * kw, zero_points, requant[b].bias());
+        }
+        // a block's weights for a window starting at a kernel row that is not a multiple of 4
+        let mut shifted: MaybeUninit<[int8x16_t; MAX_GROUPS * MAX_KW * 4]> = MaybeUninit::uninit();
+        let shifted = shifted.as_mut_ptr() as *mut int8x16_t;
         // columns[(g·MAX_COLUMNS + col)·4 + j]: the transposed input column col of group g
         let mut columns_buf: MaybeUninit<[int8x16_t; MAX_GROUPS * MAX_COLUMNS * 4]> =
             MaybeUninit::uninit();
@@ -568,15 +582,15 @@ mod neon_sdot {
         for img in 0..n {
             let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
             for oy in 0..oh {
-                let rows = plan.row_sources(image, oy, zero_row.as_ptr());
-                let live = plan.live_groups(oy);
+                let (first, live) = plan.live_window(oy);
+                let rows = plan.row_sources(image, (oy, first), zero_row.as_ptr());
                 for (b, rq) in requant.iter().enumerate().take(blocks) {
                     let c0 = block_start(b);
-                    for g in live.clone() {
+                    for g in 0..live {
                         let dst = cols.add(g * MAX_COLUMNS * 4);
                         // one kernel row in this group: the other three bytes of each word meet
                         // zero weights, so that row spread over them will do
-                        let single = kh - ROWS * g == 1;
+                        let single = kh - (first + ROWS * g) == 1;
                         plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
                             let t = if single {
                                 spread4(load::<HALF>(src[0]))
@@ -586,26 +600,30 @@ mod neon_sdot {
                             store4(dst.add(4 * col), t);
                         });
                     }
-                    let wb = weights.add(b * per_block) as *const int8x16_t;
+                    let mut wb = weights.add(b * per_block) as *const int8x16_t;
+                    if first % ROWS != 0 {
+                        shift_rows(wb, (first, live, groups * kw * 4), kw, shifted);
+                        wb = shifted;
+                    } else {
+                        wb = wb.add(first / ROWS * kw * 4);
+                    }
                     let out = yd.as_mut_ptr().add(((img * oh + oy) * ow) * c + c0);
                     let window = Window {
                         cols,
                         weights: wb,
-                        groups: live.clone(),
+                        groups: live,
                         kw,
                         sw: win.stride[1],
                         dw: win.dilation[1],
                     };
-                    // the dead groups' products: their weights against zero points
-                    let mut start = rq.bias();
-                    for g in (0..live.start).chain(live.end..groups) {
-                        for kx in 0..kw {
-                            let w = wb.add((g * kw + kx) * 4);
-                            for (j, s) in start.iter_mut().enumerate() {
-                                *s = sdot(*s, zero_points, *w.add(j));
-                            }
-                        }
-                    }
+                    // rows outside the window read only padding: every row's zero-point
+                    // products less the window's
+                    let start = {
+                        let inside =
+                            zero_point_sums(wb, live * kw, zero_points, [vdupq_n_s32(0); 4]);
+                        let all = all_padding[b];
+                        core::array::from_fn(|j| vsubq_s32(all[j], inside[j]))
+                    };
                     let mut ox = 0;
                     while ox + STEP <= ow {
                         let sums = window.sums::<STEP>(ox, start);
@@ -629,8 +647,8 @@ mod neon_sdot {
     struct Window {
         cols: *const int8x16_t,
         weights: *const int8x16_t,
-        /// The live row groups.
-        groups: core::ops::Range<usize>,
+        /// Row groups of the window.
+        groups: usize,
         kw: usize,
         sw: usize,
         dw: usize,
@@ -648,7 +666,7 @@ mod neon_sdot {
             // the accumulator set-up.)
             core::hint::assert_unchecked(self.kw > 0);
             let mut acc = [bias; P];
-            for g in self.groups.clone() {
+            for g in 0..self.groups {
                 let cols = self.cols.add(g * MAX_COLUMNS * 4);
                 for kx in 0..self.kw {
                     let w = self.weights.add((g * self.kw + kx) * 4);
@@ -662,6 +680,52 @@ mod neon_sdot {
                 }
             }
             acc
+        }
+    }
+
+    /// `start` plus the products of `columns` weight columns (four vectors each) at `weights`
+    /// with zero points.
+    #[inline(always)]
+    unsafe fn zero_point_sums(
+        weights: *const int8x16_t,
+        columns: usize,
+        zero_points: int8x16_t,
+        start: [int32x4_t; 4],
+    ) -> [int32x4_t; 4] {
+        let mut sums = start;
+        for col in 0..columns {
+            for (j, s) in sums.iter_mut().enumerate() {
+                *s = sdot(*s, zero_points, *weights.add(4 * col + j));
+            }
+        }
+        sums
+    }
+
+    /// A block's weights (`weights`: groups of rows 4g .. 4g + 4, `len` vectors) rearranged
+    /// into `groups` groups of rows `first + 4g ..` at `dst`: each 32-bit lane (one channel's
+    /// four rows) takes the upper bytes of its group's lane and the lower ones of the next
+    /// group's (zero past the kernel).
+    #[inline(always)]
+    unsafe fn shift_rows(
+        weights: *const int8x16_t,
+        (first, groups, len): (usize, usize, usize),
+        kw: usize,
+        dst: *mut int8x16_t,
+    ) {
+        let bits = 8 * (first % ROWS) as i32;
+        let (down, up) = (vdupq_n_s32(-bits), vdupq_n_s32(32 - bits));
+        let base = first / ROWS * kw * 4;
+        for i in 0..groups * kw * 4 {
+            let at = |i: usize| {
+                if i < len {
+                    vreinterpretq_u32_s8(*weights.add(i))
+                } else {
+                    vdupq_n_u32(0)
+                }
+            };
+            let (low, high) = (at(base + i), at(base + i + kw * 4));
+            let v = vorrq_u32(vshlq_u32(low, down), vshlq_u32(high, up));
+            dst.add(i).write(vreinterpretq_s8_u32(v));
         }
     }
 
@@ -803,6 +867,17 @@ mod vnni_rows {
         }
         let zero_row = [x.info.zero_point as i8; super::WIDE_MAX_CHANNELS];
         let zero_points = _mm256_set1_epi8((x.info.zero_point as i8 as u8 ^ 0x80) as i8);
+        // per block, the compensated bias plus every kernel row's products with (unsigned)
+        // zero points (the sums' start when no row reads the image)
+        let mut all_padding = [[_mm256_setzero_si256(); 2]; MAX_BLOCKS];
+        for (b, sums) in all_padding.iter_mut().enumerate().take(blocks) {
+            let wb = weights.add(b * per_block) as *const __m256i;
+            let start = [(*constants.add(2 * b)).1, (*constants.add(2 * b + 1)).1];
+            *sums = zero_point_sums(wb, groups * kw, zero_points, start);
+        }
+        // a block's weights for a window starting at a kernel row that is not a multiple of 4
+        let mut shifted: MaybeUninit<[__m256i; MAX_GROUPS * MAX_KW * 2]> = MaybeUninit::uninit();
+        let shifted = shifted.as_mut_ptr() as *mut __m256i;
         // cols[(g·MAX_COLUMNS + col)·2 + half]: transposed, unsigned input column col of group g
         let mut columns_buf: MaybeUninit<[__m256i; MAX_GROUPS * MAX_COLUMNS * 2]> =
             MaybeUninit::uninit();
@@ -813,11 +888,11 @@ mod vnni_rows {
         for img in 0..n {
             let image = xd[img * image_len..(img + 1) * image_len].as_ptr();
             for oy in 0..oh {
-                let rows = plan.row_sources(image, oy, zero_row.as_ptr());
-                let live = plan.live_groups(oy);
+                let (first, live) = plan.live_window(oy);
+                let rows = plan.row_sources(image, (oy, first), zero_row.as_ptr());
                 for b in 0..blocks {
                     let c0 = block_start(b);
-                    for g in live.clone() {
+                    for g in 0..live {
                         let dst = cols.add(g * MAX_COLUMNS * 2);
                         plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
                             let t = transpose4(src);
@@ -825,14 +900,19 @@ mod vnni_rows {
                             dst.add(2 * col + 1).write(t[1]);
                         });
                     }
-                    let wb = weights.add(b * per_block) as *const __m256i;
-                    let (rq0, bias0) = &*constants.add(2 * b);
-                    let (rq1, bias1) = &*constants.add(2 * b + 1);
+                    let mut wb = weights.add(b * per_block) as *const __m256i;
+                    if first % ROWS != 0 {
+                        shift_rows(wb, (first, live, groups * kw * 2), kw, shifted);
+                        wb = shifted;
+                    } else {
+                        wb = wb.add(first / ROWS * kw * 2);
+                    }
+                    let (rq0, rq1) = (&(*constants.add(2 * b)).0, &(*constants.add(2 * b + 1)).0);
                     let out = yd.as_mut_ptr().add(((img * oh + oy) * ow) * c + c0);
                     let window = Window {
                         cols,
                         weights: wb,
-                        groups: live.clone(),
+                        groups: live,
                         kw,
                         sw: win.stride[1],
                         dw: win.dilation[1],
@@ -841,15 +921,17 @@ mod vnni_rows {
                         let bytes = narrow16(rq0.apply(s[0]), rq1.apply(s[1]));
                         _mm_storeu_si128(out.add(at * c) as *mut __m128i, bytes);
                     };
-                    // the dead groups' products: their weights against (unsigned) zero points
-                    let mut start = [*bias0, *bias1];
-                    for g in (0..live.start).chain(live.end..groups) {
-                        for kx in 0..kw {
-                            let w = wb.add((g * kw + kx) * 2);
-                            start[0] = _mm256_dpbusd_avx_epi32(start[0], zero_points, *w);
-                            start[1] = _mm256_dpbusd_avx_epi32(start[1], zero_points, *w.add(1));
-                        }
-                    }
+                    // rows outside the window read only padding: every row's zero-point
+                    // products less the window's
+                    let start = {
+                        let zero = _mm256_setzero_si256();
+                        let inside = zero_point_sums(wb, live * kw, zero_points, [zero; 2]);
+                        let all = all_padding[b];
+                        [
+                            _mm256_sub_epi32(all[0], inside[0]),
+                            _mm256_sub_epi32(all[1], inside[1]),
+                        ]
+                    };
                     let mut ox = 0;
                     while ox + STEP <= ow {
                         let sums = window.sums::<STEP>(ox, start);
@@ -873,8 +955,8 @@ mod vnni_rows {
     struct Window {
         cols: *const __m256i,
         weights: *const __m256i,
-        /// The live row groups.
-        groups: core::ops::Range<usize>,
+        /// Row groups of the window.
+        groups: usize,
         kw: usize,
         sw: usize,
         dw: usize,
@@ -887,7 +969,7 @@ mod vnni_rows {
         #[target_feature(enable = "avx2,avxvnni")]
         unsafe fn sums<const P: usize>(&self, ox: usize, bias: [__m256i; 2]) -> [[__m256i; 2]; P] {
             let mut acc = [bias; P];
-            for g in self.groups.clone() {
+            for g in 0..self.groups {
                 let cols = self.cols.add(g * MAX_COLUMNS * 2);
                 for kx in 0..self.kw {
                     let w = self.weights.add((g * self.kw + kx) * 2);
@@ -900,6 +982,51 @@ mod vnni_rows {
                 }
             }
             acc
+        }
+    }
+
+    /// `start` plus the products of `columns` weight columns (two vectors each) at `weights`
+    /// with the unsigned zero points.
+    #[inline]
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn zero_point_sums(
+        weights: *const __m256i,
+        columns: usize,
+        zero_points: __m256i,
+        start: [__m256i; 2],
+    ) -> [__m256i; 2] {
+        let mut sums = start;
+        for col in 0..columns {
+            sums[0] = _mm256_dpbusd_avx_epi32(sums[0], zero_points, *weights.add(2 * col));
+            sums[1] = _mm256_dpbusd_avx_epi32(sums[1], zero_points, *weights.add(2 * col + 1));
+        }
+        sums
+    }
+
+    /// A block's weights (`weights`: groups of rows 4g .. 4g + 4, `len` vectors) rearranged
+    /// into `groups` groups of rows `first + 4g ..` at `dst`, as in the `SDOT` kernel.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn shift_rows(
+        weights: *const __m256i,
+        (first, groups, len): (usize, usize, usize),
+        kw: usize,
+        dst: *mut __m256i,
+    ) {
+        let bits = 8 * (first % ROWS) as i64;
+        let (down, up) = (_mm_set_epi64x(0, bits), _mm_set_epi64x(0, 32 - bits));
+        let base = first / ROWS * kw * 2;
+        for i in 0..groups * kw * 2 {
+            let at = |i: usize| {
+                if i < len {
+                    *weights.add(i)
+                } else {
+                    _mm256_setzero_si256()
+                }
+            };
+            let (low, high) = (at(base + i), at(base + i + kw * 2));
+            let v = _mm256_or_si256(_mm256_srl_epi32(low, down), _mm256_sll_epi32(high, up));
+            dst.add(i).write(v);
         }
     }
 
