@@ -890,7 +890,7 @@ mod vnni_rows {
             for oy in 0..oh {
                 let (first, live) = plan.live_window(oy);
                 let rows = plan.row_sources(image, (oy, first), zero_row.as_ptr());
-                for b in 0..blocks {
+                for (b, all) in all_padding.iter().enumerate().take(blocks) {
                     let c0 = block_start(b);
                     for g in 0..live {
                         let dst = cols.add(g * MAX_COLUMNS * 2);
@@ -926,7 +926,6 @@ mod vnni_rows {
                     let start = {
                         let zero = _mm256_setzero_si256();
                         let inside = zero_point_sums(wb, live * kw, zero_points, [zero; 2]);
-                        let all = all_padding[b];
                         [
                             _mm256_sub_epi32(all[0], inside[0]),
                             _mm256_sub_epi32(all[1], inside[1]),
