@@ -438,11 +438,14 @@ mod avx2 {
     }
 }
 
-/// NEON: on the baseline path `LD4` splits a cell into four vectors of eight channels (one per
-/// `k`), widened to int16, and `SMLAL`/`SMLAL2` by element multiply them by one int16
-/// activation (eight products per instruction); with the dot-product extension `SDOT` by
-/// element multiplies a cell's half (four channels × four `k`) by four activations of one
-/// pixel (16 products per instruction). Four pixels share each weight load.
+/// NEON: on the baseline path `SMULL` multiplies a cell's half (two channels × four `k`) by a
+/// pixel's four broadcast activations and `SMLAL` adds the next cell's products to the same
+/// int16 lanes, which `SADALP` adds in pairs to the int32 sums (16 multiply-adds per three
+/// instructions; layers holding a −128 weight widen everything to int16 and use `SMLAL` by
+/// element instead); with the dot-product extension `SDOT` by element multiplies a cell's half
+/// (four channels × four `k`) by four activations of one pixel (16 products per instruction),
+/// and with I8MM `SMMLA` a 2×2 tile of rows × channels (32 per instruction). Four (eight with
+/// `SDOT`) pixels share each weight load.
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use super::*;
