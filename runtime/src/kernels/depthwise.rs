@@ -1400,19 +1400,30 @@ mod neon_wide {
             (16 * b).min(self.c - 16)
         }
 
-        /// Block `b`'s sums over the live taps, `load(t)` giving tap `t`'s sixteen inputs.
+        /// Block `b`'s sums for `P` pixels over the live taps, `load(k, t)` giving pixel `k`'s
+        /// tap `t`, sixteen inputs. The pixels share each weight load.
         #[inline(always)]
-        unsafe fn sums(&self, b: usize, load: impl Fn(usize) -> int8x16_t) -> [int32x4_t; 4] {
+        unsafe fn sums<const P: usize>(
+            &self,
+            b: usize,
+            load: impl Fn(usize, usize) -> int8x16_t,
+        ) -> [[int32x4_t; 4]; P] {
             let fw = self.weights.add(b * self.per_block);
-            let mut acc = self.row_start[b];
+            let mut acc = [self.row_start[b]; P];
             let mut t = self.live.start;
             while t + 2 <= self.live.end {
-                tap_pair(&mut acc, load(t), load(t + 1), *fw.add(t), *fw.add(t + 1));
+                let (wa, wb) = (*fw.add(t), *fw.add(t + 1));
+                for (k, a) in acc.iter_mut().enumerate() {
+                    tap_pair(a, load(k, t), load(k, t + 1), wa, wb);
+                }
                 t += 2;
             }
             if t < self.live.end {
-                let xa = load(t);
-                tap_pair(&mut acc, xa, xa, *fw.add(t), vdupq_n_s8(0));
+                let wa = *fw.add(t);
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let xa = load(k, t);
+                    tap_pair(a, xa, xa, wa, vdupq_n_s8(0));
+                }
             }
             acc
         }
@@ -1455,28 +1466,11 @@ mod neon_wide {
             let offsets = offsets.as_ptr();
             for b in 0..self.blocks {
                 let c0 = self.block_start(b);
-                let (p0, p1) = (px.add(c0), px.add(second + c0));
-                let fw = self.weights.add(b * self.per_block);
-                let mut acc = [self.row_start[b]; 2];
-                let mut t = self.live.start;
-                while t + 2 <= self.live.end {
-                    let (oa, ob) = (*offsets.add(t), *offsets.add(t + 1));
-                    let (wa, wb) = (*fw.add(t), *fw.add(t + 1));
-                    for (a, p) in acc.iter_mut().zip([p0, p1]) {
-                        tap_pair(a, vld1q_s8(p.add(oa)), vld1q_s8(p.add(ob)), wa, wb);
-                    }
-                    t += 2;
-                }
-                if t < self.live.end {
-                    let (oa, wa) = (*offsets.add(t), *fw.add(t));
-                    for (a, p) in acc.iter_mut().zip([p0, p1]) {
-                        let xa = vld1q_s8(p.add(oa));
-                        tap_pair(a, xa, xa, wa, vdupq_n_s8(0));
-                    }
-                }
+                let p = [px.add(c0), px.add(second + c0)];
+                let [a0, a1] = self.sums::<2>(b, |k, t| vld1q_s8(p[k].add(*offsets.add(t))));
                 let rq = &self.requant[b];
-                self.store(at + c0, rq.apply(acc[0]));
-                self.store(at + self.c + c0, rq.apply(acc[1]));
+                self.store(at + c0, rq.apply(a0));
+                self.store(at + self.c + c0, rq.apply(a1));
             }
         }
 
@@ -1485,7 +1479,7 @@ mod neon_wide {
             let sources = sources.as_ptr();
             for b in 0..self.blocks {
                 let c0 = self.block_start(b);
-                let acc = self.sums(b, |t| vld1q_s8((*sources.add(t)).add(c0)));
+                let [acc] = self.sums::<1>(b, |_, t| vld1q_s8((*sources.add(t)).add(c0)));
                 let v = self.requant[b].apply(acc);
                 self.store(at + c0, v);
             }
