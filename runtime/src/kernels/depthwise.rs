@@ -218,6 +218,13 @@ const WIDE_MAX_TAPS: usize = 64;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const WIDE_MAX_CHANNELS: usize = 512;
 
+/// First channel of block `b` of the sixteen-channel kernels; the last block overlaps the one
+/// before it when `c` is not a multiple of 16 (those channels are computed twice, identically).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn wide_block_start(c: usize, b: usize) -> usize {
+    (16 * b).min(c - 16)
+}
+
 /// What a sixteen-channel kernel (`neon_wide`, `avx2_wide`) does at each step of
 /// [`walk_pixels`]; `at` is the index of the (first) pixel's first output byte in the
 /// `[n, oh, ow, c]` output and `live` the taps of the kernel rows that read the image.
@@ -1086,7 +1093,7 @@ mod avx2_wide {
             return false;
         }
         let (xd, wd) = (x.as_i8(), w.as_i8());
-        let block_start = |b: usize| (16 * b).min(c - 16);
+        let block_start = |b: usize| wide_block_start(c, b);
         // weights[2·(b·pairs + q) + half]: taps 2q and 2q+1 of channels block_start(b)..+16,
         // as int16 pairs in VPUNPCK{L,H}WD order (half 0: channels 0-3 and 8-11, 1: 4-7, 12-15)
         let mut weights = [_mm256_setzero_si256(); MAX_WEIGHT_VECTORS];
@@ -1166,7 +1173,7 @@ mod avx2_wide {
 
     impl Kernel<'_> {
         fn block_start(&self, b: usize) -> usize {
-            (16 * b).min(self.c - 16)
+            wide_block_start(self.c, b)
         }
 
         /// Block `b`'s sums for `P` pixels over the live tap pairs, `load(k, t)` giving pixel
@@ -1338,7 +1345,7 @@ mod neon_wide {
         {
             return false;
         }
-        let block_start = |b: usize| (16 * b).min(c - 16);
+        let block_start = |b: usize| wide_block_start(c, b);
         // weights[(b·2·pairs + t)]: tap t of channels block_start(b)..+16 (t = taps is zero)
         let mut weights = [vdupq_n_s8(0); MAX_WEIGHT_BYTES / 16];
         for b in 0..blocks {
@@ -1397,7 +1404,7 @@ mod neon_wide {
 
     impl Kernel<'_> {
         fn block_start(&self, b: usize) -> usize {
-            (16 * b).min(self.c - 16)
+            wide_block_start(self.c, b)
         }
 
         /// Block `b`'s sums for `P` pixels over the live taps, `load(k, t)` giving pixel `k`'s
