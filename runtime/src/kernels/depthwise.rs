@@ -1313,7 +1313,7 @@ mod avx2_wide {
 #[cfg(target_arch = "aarch64")]
 mod neon_wide {
     use super::*;
-    use crate::kernels::neon::Requant16;
+    use crate::kernels::neon::{holds_min, Requant16};
     use core::arch::aarch64::*;
 
     use super::WIDE_MAX_TAPS as MAX_TAPS;
@@ -1341,7 +1341,7 @@ mod neon_wide {
             || bias.data.len() < 4 * c
             || rq.data.len() < 8 * c
             || wd.len() < c * taps
-            || wd.contains(&i8::MIN)
+            || holds_min(&wd[..c * taps])
         {
             return false;
         }

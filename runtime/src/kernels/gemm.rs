@@ -449,7 +449,7 @@ mod avx2 {
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use super::*;
-    use crate::kernels::neon::Requant16;
+    use crate::kernels::neon::{holds_min, Requant16};
     use crate::kernels::KernelPath;
     use core::arch::aarch64::*;
     use core::mem::MaybeUninit;
@@ -564,7 +564,7 @@ mod neon {
     #[target_feature(enable = "neon")]
     unsafe fn eval_baseline(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let cells_len = l.blocked.byte_len().unwrap_or(0);
-        if has_min_weight(&ins[1].as_i8()[..cells_len]) {
+        if holds_min(&ins[1].as_i8()[..cells_len]) {
             return eval_widened(l, ins, outs);
         }
         let groups = l.blocked.groups();
@@ -703,17 +703,6 @@ mod neon {
             t0 = out(vreg) _, t1 = out(vreg) _, t2 = out(vreg) _, t3 = out(vreg) _,
             options(pure, nomem, nostack, preserves_flags),
         );
-    }
-
-    /// Whether `weights` hold −128 (a layer the int16 pairs of [`eval_baseline`] cannot take).
-    #[target_feature(enable = "neon")]
-    unsafe fn has_min_weight(weights: &[i8]) -> bool {
-        let mut chunks = weights.chunks_exact(16);
-        let mut low = vdupq_n_s8(0);
-        for c in &mut chunks {
-            low = vminq_s8(low, vld1q_s8(c.as_ptr()));
-        }
-        vminvq_s8(low) == i8::MIN || chunks.remainder().contains(&i8::MIN)
     }
 
     /// Where a row is read from: in place when the `padded` bytes the kernels read are there

@@ -202,3 +202,15 @@ impl Scale4 {
         )
     }
 }
+
+/// Whether `weights` hold −128, outside the TFLite int8 weight range −127..=127 that kernels
+/// summing two products in int16 rely on (such layers take their widening fallbacks).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn holds_min(weights: &[i8]) -> bool {
+    let mut chunks = weights.chunks_exact(16);
+    let mut low = vdupq_n_s8(0);
+    for c in &mut chunks {
+        low = vminq_s8(low, vld1q_s8(c.as_ptr()));
+    }
+    vminvq_s8(low) == i8::MIN || chunks.remainder().contains(&i8::MIN)
+}
