@@ -109,31 +109,7 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
 fn sum_pixels(image: &[i8], c: usize, acc: &mut [i32]) {
     let mut c0 = 0;
     while c0 + 16 <= c {
-        #[cfg(target_arch = "aarch64")]
-        {
-            // SAFETY: NEON is part of every AArch64 core
-            let a = unsafe { neon::sum16(image, c, c0) };
-            acc[c0..c0 + 16].copy_from_slice(&a);
-            c0 += 16;
-            continue;
-        }
-        #[cfg_attr(target_arch = "aarch64", allow(unreachable_code))]
-        let mut a = [0i32; 16];
-        // int16 sums of up to 256 pixels (within −32768..=32512), widened per run: one widening
-        // add per eight channels and pixel instead of two
-        for run in image.chunks(256 * c) {
-            let mut short = [0i16; 16];
-            for px in run.chunks_exact(c) {
-                let v: &[i8; 16] = px[c0..c0 + 16].try_into().expect("16 channels");
-                for (s, &x) in short.iter_mut().zip(v) {
-                    *s = s.wrapping_add(x as i16);
-                }
-            }
-            for (s, &x) in a.iter_mut().zip(&short) {
-                *s += x as i32;
-            }
-        }
-        acc[c0..c0 + 16].copy_from_slice(&a);
+        acc[c0..c0 + 16].copy_from_slice(&sum16(image, c, c0));
         c0 += 16;
     }
     if c0 < c {
@@ -144,6 +120,34 @@ fn sum_pixels(image: &[i8], c: usize, acc: &mut [i32]) {
             }
         }
     }
+}
+
+/// Σ over the pixels of channels `c0 .. c0 + 16` (`c0 + 16 ≤ c`): int16 sums of up to 256
+/// pixels (within −32768..=32512), widened per run, one widening add per eight channels and
+/// pixel instead of two.
+#[cfg(not(target_arch = "aarch64"))]
+fn sum16(image: &[i8], c: usize, c0: usize) -> [i32; 16] {
+    let mut a = [0i32; 16];
+    for run in image.chunks(256 * c) {
+        let mut short = [0i16; 16];
+        for px in run.chunks_exact(c) {
+            let v: &[i8; 16] = px[c0..c0 + 16].try_into().expect("16 channels");
+            for (s, &x) in short.iter_mut().zip(v) {
+                *s = s.wrapping_add(x as i16);
+            }
+        }
+        for (s, &x) in a.iter_mut().zip(&short) {
+            *s += x as i32;
+        }
+    }
+    a
+}
+
+/// [`sum16`] with `SADDW`/`SADDW2`.
+#[cfg(target_arch = "aarch64")]
+fn sum16(image: &[i8], c: usize, c0: usize) -> [i32; 16] {
+    // SAFETY: NEON is part of every AArch64 core
+    unsafe { neon::sum16(image, c, c0) }
 }
 
 /// Max pooling straight in int8: each output pixel's channels start at the first valid window
@@ -194,8 +198,7 @@ fn max_pool(
 mod neon {
     use core::arch::aarch64::*;
 
-    /// Σ over the pixels of channels `c0 .. c0 + 16` (`c0 + 16 ≤ c`): int16 sums of up to
-    /// 256 pixels (within −32768..=32512) by `SADDW`/`SADDW2`, widened per run.
+    /// `super::sum16` by `SADDW`/`SADDW2`.
     #[target_feature(enable = "neon")]
     pub(super) unsafe fn sum16(image: &[i8], c: usize, c0: usize) -> [i32; 16] {
         let mut a = [vdupq_n_s32(0); 4];
