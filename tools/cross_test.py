@@ -42,10 +42,14 @@ ARCHES = [
           ("max", ["neon", "dotprod", "i8mm"])],
          {"CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER": "aarch64-linux-gnu-gcc"}, []),
     # Debian packages no armhf std for its rustc: build it (RUSTC_BOOTSTRAP enables -Zbuild-std).
-    # Cortex-A7 is the Raspberry Pi 2's core; armv7 runs the reference kernels.
+    # Cortex-A7 is the Raspberry Pi 2's core. Built with NEON (every Raspberry Pi from the 2 on
+    # has it; the 32-bit NEON kernels need it at compile time), which rustc warns is an
+    # unstable target feature on this target: `thumbv7neon-unknown-linux-gnueabihf` has it
+    # built in.
     Arch("armv7", "armv7-unknown-linux-gnueabihf", "qemu-arm", "/usr/arm-linux-gnueabihf",
-         [("cortex-a7", [])],
+         [("cortex-a7", ["neon"])],
          {"CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER": "arm-linux-gnueabihf-gcc",
+          "CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS": "-C target-feature=+neon",
           "RUSTC_BOOTSTRAP": "1"},
          ["-Zbuild-std=std,panic_abort"]),
 ]

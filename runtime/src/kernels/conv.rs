@@ -72,7 +72,7 @@ pub fn eval(
         zero: x.info.zero_point as i8,
     };
     let in_place = reads_in_place(p, &w.info);
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
     {
         let shape = super::gemm::GemmShape {
             images: n,
@@ -124,10 +124,13 @@ pub(super) struct Geometry {
 impl Geometry {
     /// Gather the receptive field of output pixel `px` as one `kh·kw·c` row (weights' order),
     /// padding with the zero point.
-    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(never))]
+    #[cfg_attr(
+        any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon),
+        inline(never)
+    )]
     pub(super) fn im2col(&self, image: &[i8], px: usize, col: &mut [i8]) {
         // (hosts only: microcontrollers keep the general loop, for code size)
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
         if self.im2col_interior(image, px, col) {
             return;
         }
@@ -138,7 +141,7 @@ impl Geometry {
     /// along a row): each kernel row is one contiguous run of an input row. Inlined into the
     /// caller's loop, without the general case's set-up. `false`: not such a pixel (nothing
     /// written).
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
     #[inline(always)]
     fn im2col_interior(&self, image: &[i8], px: usize, col: &mut [i8]) -> bool {
         let (oy, ox) = (px / self.ow, px % self.ow);
@@ -172,7 +175,10 @@ impl Geometry {
         true
     }
 
-    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(never))]
+    #[cfg_attr(
+        any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon),
+        inline(never)
+    )]
     fn im2col_general(&self, image: &[i8], px: usize, col: &mut [i8]) {
         let (oy, ox) = (px / self.ow, px % self.ow);
         let (c, kw) = (self.c, self.kw);
@@ -222,7 +228,7 @@ impl Geometry {
 ///
 /// # Safety
 /// `dst` and `src` must address `n` bytes each, not overlapping.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 #[inline(always)]
 unsafe fn copy_run(dst: *mut i8, src: *const i8, n: usize) {
     #[inline(always)]

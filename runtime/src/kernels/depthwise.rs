@@ -9,6 +9,9 @@ use crate::ops::ChannelRequant;
 use crate::quant::requantize_nonneg;
 use crate::tensor::{TensorInfo, TensorMut, TensorRef};
 
+#[cfg(mote_arm32_neon)]
+mod armv7;
+
 /// Whether [`eval`] covers this convolution (depthwise, channel multiplier 1).
 pub fn covers(p: &ConvParams, x: &TensorInfo, w: &TensorInfo) -> bool {
     let c = x.dims[3];
@@ -53,6 +56,11 @@ pub fn eval(
         if done {
             return;
         }
+    }
+    #[cfg(mote_arm32_neon)]
+    // SAFETY: the build targets NEON.
+    if path == super::KernelPath::Neon && unsafe { armv7::eval(p, ins, outs) } {
+        return;
     }
     eval_scalar(p, ins, outs)
 }
@@ -138,7 +146,7 @@ fn eval_channels(p: &ConvParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
 /// Where the taps of one output pixel read: per tap, the byte offset of its input pixel from the
 /// image start, or `usize::MAX` for a padding tap.
 #[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    not(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon)),
     allow(dead_code)
 )]
 struct TapWindow {
@@ -153,7 +161,7 @@ struct TapWindow {
 }
 
 #[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    not(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon)),
     allow(dead_code)
 )]
 impl TapWindow {
@@ -213,14 +221,14 @@ impl TapWindow {
 
 /// Largest tap count and channel count of the sixteen-channel kernels (`avx2_wide`,
 /// `neon_wide`); larger layers take the 8-lane kernels.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 const WIDE_MAX_TAPS: usize = 64;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 const WIDE_MAX_CHANNELS: usize = 512;
 
 /// First channel of block `b` of the sixteen-channel kernels; the last block overlaps the one
 /// before it when `c` is not a multiple of 16 (those channels are computed twice, identically).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 fn wide_block_start(c: usize, b: usize) -> usize {
     (16 * b).min(c - 16)
 }
@@ -228,7 +236,7 @@ fn wide_block_start(c: usize, b: usize) -> usize {
 /// What a sixteen-channel kernel (`neon_wide`, `avx2_wide`) does at each step of
 /// [`walk_pixels`]; `at` is the index of the (first) pixel's first output byte in the
 /// `[n, oh, ow, c]` output and `live` the taps of the kernel rows that read the image.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 trait WideKernel {
     /// A new output row: the taps outside `live` read only padding (zero points).
     unsafe fn start_row(&mut self, live: core::ops::Range<usize>);
@@ -244,7 +252,7 @@ trait WideKernel {
 /// column lies in the image go in pairs (no per-tap source table, each weight load serves
 /// two pixels), the others (edges, an odd last one) one at a time with their taps' sources
 /// (padding taps pointing at a row of the zero point `zp`).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 fn walk_pixels(
     window: &TapWindow,
     x: &[i8],

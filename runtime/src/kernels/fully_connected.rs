@@ -23,7 +23,7 @@ pub fn eval(
         min: p.act_min,
         max: p.act_max,
     };
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
     {
         let rows = x.as_i8().len() / k.max(1);
         let geometry = super::conv::Geometry {

@@ -12,10 +12,16 @@
 //! the same way.
 
 use super::conv::Geometry;
-use crate::blocked::{Blocked, CELL, DEPTH, ROWS};
+use crate::blocked::{Blocked, ROWS};
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::blocked::{CELL, DEPTH};
 use crate::tensor::{TensorMut, TensorRef};
 
+#[cfg(mote_arm32_neon)]
+mod armv7;
+
 /// Output pixels per tile.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const TILE: usize = 4;
 /// Longest row (`kh·kw·cin` or a fully-connected `K`) handled here: rows are staged on the
 /// stack. Longer ones take the row kernels. A multiple of 16.
@@ -69,6 +75,12 @@ pub(super) fn eval(
         // SAFETY: NEON is part of every AArch64 core, the dot-product path is only selected on
         // CPUs that have it; lengths checked by `Layer::new`.
         unsafe { neon::eval(path, &layer, ins, outs) };
+        return true;
+    }
+    #[cfg(mote_arm32_neon)]
+    if path == super::KernelPath::Neon {
+        // SAFETY: the build targets NEON; lengths checked by `Layer::new`.
+        unsafe { armv7::eval(&layer, ins, outs) };
         return true;
     }
     false
@@ -151,7 +163,7 @@ impl<'g> Layer<'g> {
 /// The tile's buffers for gathered rows, `k` rounded up to 16 zeroed bytes each (empty when rows
 /// are read in place): only what the kernels read is cleared, not `TILE × MAX_K` bytes per
 /// layer, and the `SDOT` kernel reads its 16-byte steps straight from them.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 fn column_buffers<'a, const T: usize>(
     storage: &'a mut core::mem::MaybeUninit<[[i8; MAX_K]; T]>,
     l: &Layer<'_>,
@@ -173,7 +185,7 @@ fn column_buffers<'a, const T: usize>(
 ///
 /// # Safety
 /// `bias` and `table` must hold `4·co` and `8·co` bytes.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 unsafe fn block_constants(
     l: &Layer<'_>,
     b: usize,
@@ -195,7 +207,7 @@ unsafe fn block_constants(
 ///
 /// # Safety
 /// `dst` must address `live` writable bytes.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 #[inline(always)]
 unsafe fn store8(dst: *mut i8, bytes: u64, live: usize) {
     if live == ROWS {
@@ -203,6 +215,24 @@ unsafe fn store8(dst: *mut i8, bytes: u64, live: usize) {
     } else {
         let b = bytes.to_le_bytes();
         core::ptr::copy_nonoverlapping(b.as_ptr() as *const i8, dst, live);
+    }
+}
+
+/// Where a row is read from: in place when the `padded` bytes the kernels read are there
+/// (bytes past `k` meet zero weights or are not used), else copied into `buf` and padded
+/// with zeros.
+///
+/// # Safety
+/// `buf` must address `padded ≥ k` writable bytes; `row` holds at least `k`.
+#[cfg(any(target_arch = "aarch64", mote_arm32_neon))]
+#[inline(always)]
+unsafe fn staged(row: &[i8], k: usize, padded: usize, buf: *mut i8) -> *const i8 {
+    if row.len() >= padded {
+        row.as_ptr()
+    } else {
+        core::ptr::copy_nonoverlapping(row.as_ptr(), buf, k);
+        buf.add(k).write_bytes(0, padded - k);
+        buf
     }
 }
 
@@ -703,23 +733,6 @@ mod neon {
             t0 = out(vreg) _, t1 = out(vreg) _, t2 = out(vreg) _, t3 = out(vreg) _,
             options(pure, nomem, nostack, preserves_flags),
         );
-    }
-
-    /// Where a row is read from: in place when the `padded` bytes the kernels read are there
-    /// (bytes past `k` meet zero weights or are not used), else copied into `buf` and padded
-    /// with zeros.
-    ///
-    /// # Safety
-    /// `buf` must address `padded ≥ k` writable bytes; `row` holds at least `k`.
-    #[inline(always)]
-    unsafe fn staged(row: &[i8], k: usize, padded: usize, buf: *mut i8) -> *const i8 {
-        if row.len() >= padded {
-            row.as_ptr()
-        } else {
-            core::ptr::copy_nonoverlapping(row.as_ptr(), buf, k);
-            buf.add(k).write_bytes(0, padded - k);
-            buf
-        }
     }
 
     /// Baseline for weights holding −128: rows widened to int16 (zeros up to a multiple of 8);

@@ -13,7 +13,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod dot;
 pub mod fully_connected;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 mod gemm;
 pub mod lut;
 pub mod mul;
@@ -29,7 +29,8 @@ pub enum KernelPath {
     Reference,
     /// Arm DSP extension (SXTB16/SMLAD): Cortex-M4, M7, M33/M55 with DSP.
     Dsp,
-    /// AArch64 baseline NEON (SMULL/SADALP).
+    /// Baseline NEON (SMULL/SADALP): every AArch64 core, and 32-bit Arm built with NEON (where
+    /// only the matrix products have NEON kernels so far).
     Neon,
     /// AArch64 NEON with the dot-product extension (SDOT).
     Dotprod,
@@ -72,7 +73,8 @@ impl KernelPath {
     }
 
     /// Whether this build and CPU can run the path. DSP is chosen at compile time: the target
-    /// either has the extension (`thumbv7em`, `thumbv8m.main` with `+dsp`) or it does not.
+    /// either has the extension (`thumbv7em`, `thumbv8m.main` with `+dsp`) or it does not; so is
+    /// NEON on 32-bit Arm (its kernels need the compile-time target feature).
     /// AVX2, SDOT and SMMLA are detected at run time with `std` (on Linux from the auxiliary
     /// vector's HWCAPs), else taken from the compile-time target features.
     pub fn is_supported(self) -> bool {
@@ -81,7 +83,7 @@ impl KernelPath {
             KernelPath::Dsp => cfg!(mote_dsp),
             KernelPath::Avx2 => avx2_detected(),
             KernelPath::AvxVnni => avx2_detected() && avxvnni_detected(),
-            KernelPath::Neon => cfg!(target_arch = "aarch64"),
+            KernelPath::Neon => cfg!(any(target_arch = "aarch64", mote_arm32_neon)),
             KernelPath::Dotprod => arm64_detected(KernelPath::Dotprod),
             KernelPath::I8mm => arm64_detected(KernelPath::I8mm),
         }
