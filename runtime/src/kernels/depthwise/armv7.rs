@@ -14,6 +14,8 @@ use super::WIDE_MAX_TAPS as MAX_TAPS;
 const MAX_BLOCKS: usize = super::WIDE_MAX_CHANNELS / 16;
 /// Stack bytes for the reordered weights (channel blocks × taps × 16).
 const MAX_WEIGHT_BYTES: usize = 16384;
+/// Largest input of fewer than 16 channels copied to the stack (see [`eval`]).
+const MAX_NARROW_INPUT: usize = 32768;
 
 /// One block's requantization constants in the order the assembly loads them.
 #[repr(C, align(16))]
@@ -34,6 +36,10 @@ struct Sums([i32; 32]);
 
 /// Returns `false` (nothing written) when the shape or the weights are not covered.
 ///
+/// Fewer than sixteen channels run as one block whose lanes past `c` read the next pixel's
+/// bytes against zero weights and are not stored; the input is copied to the stack first so
+/// the last pixel's sixteen-byte loads stay inside a buffer.
+///
 /// # Safety
 /// The build targets NEON.
 pub(super) unsafe fn eval(
@@ -46,7 +52,9 @@ pub(super) unsafe fn eval(
     let taps = (w.info.dims[1] * w.info.dims[2]) as usize;
     let blocks = c.div_ceil(16);
     let wd = w.as_i8();
-    if c < 16
+    let narrow = c < 16;
+    if c == 0
+        || (narrow && x.data.len() > MAX_NARROW_INPUT)
         || taps > MAX_TAPS
         || blocks > MAX_BLOCKS
         || 16 * blocks * taps > MAX_WEIGHT_BYTES
@@ -57,12 +65,12 @@ pub(super) unsafe fn eval(
     {
         return false;
     }
-    // weights[(b·taps + t)·16 + j]: tap t of channel wide_block_start(c, b) + j
+    // weights[(b·taps + t)·16 + j]: tap t of channel block_start(c, b) + j (zero past `c`)
     let mut weights = Weights([0; MAX_WEIGHT_BYTES]);
     for b in 0..blocks {
-        let c0 = wide_block_start(c, b);
+        let c0 = block_start(c, b);
         for t in 0..taps {
-            for j in 0..16 {
+            for j in 0..16.min(c) {
                 weights.0[(b * taps + t) * 16 + j] = wd[(c0 + j) * taps + t];
             }
         }
@@ -83,8 +91,8 @@ pub(super) unsafe fn eval(
     }; MAX_BLOCKS];
     let mut biases = [[0i32; 16]; MAX_BLOCKS];
     for b in 0..blocks {
-        let c0 = wide_block_start(c, b);
-        for j in 0..16 {
+        let c0 = block_start(c, b);
+        for j in 0..16.min(c) {
             let shift = word(table, 2 * (c0 + j) + 1);
             constants[b].mult[j] = word(table, 2 * (c0 + j));
             constants[b].left[j] = shift.max(0);
@@ -106,9 +114,27 @@ pub(super) unsafe fn eval(
         row_start: [Sums([0; 32]); MAX_BLOCKS],
         y: y.as_i8_mut(),
     };
-    walk_pixels(&window, x.as_i8(), (n, oh, ow), zp, &mut kernel);
+    if narrow {
+        let mut copy = Input([0; MAX_NARROW_INPUT + 16]);
+        copy.0[..x.data.len()].copy_from_slice(x.as_i8());
+        walk_pixels(&window, &copy.0, (n, oh, ow), zp, &mut kernel);
+    } else {
+        walk_pixels(&window, x.as_i8(), (n, oh, ow), zp, &mut kernel);
+    }
     true
 }
+
+/// First channel of block `b` (blocks of sixteen; one block when `c < 16`).
+fn block_start(c: usize, b: usize) -> usize {
+    if c < 16 {
+        0
+    } else {
+        wide_block_start(c, b)
+    }
+}
+
+/// A narrow input with sixteen bytes of slack.
+struct Input([i8; MAX_NARROW_INPUT + 16]);
 
 /// The reordered weights, aligned for 128-bit loads.
 #[repr(C, align(16))]
@@ -142,10 +168,10 @@ impl Kernel<'_> {
         let mut bytes = [0i8; 32];
         // SAFETY: the build targets NEON; every pointer addresses its whole array.
         unsafe { requantize(sums, &self.constants[b], &mut bytes) };
-        let c0 = wide_block_start(self.c, b);
+        let (c0, lanes) = (block_start(self.c, b), self.c.min(16));
         for (k, pixel) in bytes.chunks_exact(16).take(pixels).enumerate() {
             let start = at + k * self.c + c0;
-            self.y[start..start + 16].copy_from_slice(pixel);
+            self.y[start..start + lanes].copy_from_slice(&pixel[..lanes]);
         }
     }
 }
@@ -172,7 +198,7 @@ impl WideKernel for Kernel<'_> {
         let offsets = offsets[self.live.clone()].as_ptr();
         let len = self.live.len();
         for b in 0..self.blocks {
-            let c0 = wide_block_start(self.c, b);
+            let c0 = block_start(self.c, b);
             let mut sums = self.row_start[b];
             let job = PairJob {
                 first: px.add(c0),
@@ -190,7 +216,7 @@ impl WideKernel for Kernel<'_> {
     unsafe fn single(&mut self, sources: &[*const i8], at: usize) {
         let sources = sources.as_ptr();
         for b in 0..self.blocks {
-            let c0 = wide_block_start(self.c, b);
+            let c0 = block_start(self.c, b);
             let mut sums = self.row_start[b];
             let job = SingleJob {
                 sources: sources.add(self.live.start),
