@@ -6,6 +6,9 @@ use crate::ops::mul::MulParams;
 use crate::quant::requantize_nonneg;
 use crate::tensor::{TensorMut, TensorRef};
 
+#[cfg(mote_arm32_neon)]
+mod armv7;
+
 /// How the operands line up with the output.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Layout {
@@ -82,6 +85,13 @@ pub fn eval(
             ) {
                 // SAFETY: NEON is part of every AArch64 core.
                 unsafe { neon::per_channel(p, (x.as_i8(), zx), (gate, zg), y_zp, yd) };
+                return;
+            }
+            #[cfg(mote_arm32_neon)]
+            if path == super::KernelPath::Neon
+                // SAFETY: the build targets NEON.
+                && unsafe { armv7::per_channel(p, (x.as_i8(), zx), (gate, zg), y_zp, yd) }
+            {
                 return;
             }
             for (orow, xrow) in yd.chunks_exact_mut(c).zip(x.as_i8().chunks_exact(c)) {
