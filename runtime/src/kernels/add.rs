@@ -5,6 +5,9 @@ use crate::ops::add::AddParams;
 use crate::quant::requantize_nonneg;
 use crate::tensor::{TensorMut, TensorRef};
 
+#[cfg(mote_arm32_neon)]
+mod armv7;
+
 /// Whether [`eval_same_shape`] covers these operands.
 pub fn covers(ins: &[TensorRef<'_>], outs: &[TensorMut<'_>]) -> bool {
     let y = outs[0].info.shape();
@@ -79,6 +82,11 @@ fn vector_prefix(
     if path.has_avx2() {
         // SAFETY: the AVX2 path is only selected on CPUs that have it.
         return Some(unsafe { avx2::same_shape(p, a, b, y_zp, y) });
+    }
+    #[cfg(mote_arm32_neon)]
+    if path == super::KernelPath::Neon {
+        // SAFETY: the build targets NEON.
+        return Some(unsafe { armv7::same_shape(p, a, b, y_zp, y) });
     }
     let _ = (path, p, a, b, y_zp, y);
     None

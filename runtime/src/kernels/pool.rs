@@ -45,7 +45,14 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
     let mut acc = [0i32; CHUNK];
     let global = oh == 1 && ow == 1 && p.pad == [0; 4] && kh as usize == h && kw as usize == w;
     // (vector hosts only: the sixteen-lane loop costs microcontrollers code, not time)
-    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && global && !max && c <= CHUNK {
+    if cfg!(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        mote_arm32_neon
+    )) && global
+        && !max
+        && c <= CHUNK
+    {
         // global average pooling: sixteen channels at a time summed over every pixel in
         // registers (a fixed-size inner loop the compiler vectorises)
         for b in 0..n {
@@ -57,7 +64,13 @@ pub fn eval(p: &PoolParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>], m
         }
         return;
     }
-    if max && cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+    if max
+        && cfg!(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            mote_arm32_neon
+        ))
+    {
         max_pool(p, (xd, [n, h, w, c]), (yd, [oh, ow]));
         return;
     }
