@@ -1,8 +1,12 @@
 //! 256-entry table lookup (`Lut` ops: hard-swish, sigmoid, … precomputed by the quantizer) on
 //! the optimised paths. AArch64 looks up sixteen bytes with one `TBL` and three `TBX` over the
-//! four 64-byte quarters of the table; other paths run the reference loop.
+//! four 64-byte quarters of the table; 32-bit NEON with `VTBL`/`VTBX` over eight 32-byte
+//! chunks (`armv7`); other paths run the reference loop.
 
 use crate::tensor::{TensorMut, TensorRef};
+
+#[cfg(mote_arm32_neon)]
+mod armv7;
 
 /// Same contract and results as [`crate::ops::lut::eval`].
 pub fn eval(
@@ -28,6 +32,14 @@ pub fn eval(
         if let Ok(table) = <&[u8; 256]>::try_from(table) {
             // SAFETY: the AVX2 path is only selected on CPUs that have it.
             unsafe { avx2(table, ins[0].data, outs[0].data) };
+            return;
+        }
+    }
+    #[cfg(mote_arm32_neon)]
+    if path == super::KernelPath::Neon {
+        if let Ok(table) = <&[u8; 256]>::try_from(table) {
+            // SAFETY: the build targets NEON.
+            unsafe { armv7::lookup(table, ins[0].data, outs[0].data) };
             return;
         }
     }

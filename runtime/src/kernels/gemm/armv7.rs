@@ -11,7 +11,7 @@
 //! arithmetic in the AArch64 kernels' order: `VQSHL` (saturating left shift), `VQRDMULH`
 //! (doubling high multiply, rounding half up), `VRSHL` by a negative amount (rounding right
 //! shift), saturating narrow to int16, `VQADD` of the zero point, saturating narrow to int8,
-//! clamp (see [`crate::kernels::neon::Requant16`] for why the int16 steps give the same bytes).
+//! clamp (the AArch64 `kernels::neon::Requant16` says why the int16 steps give the same bytes).
 
 use super::*;
 use core::mem::MaybeUninit;

@@ -3,7 +3,7 @@
 //! input's zero point, `VMULL.S16` by the gate minus its zero point, widened once per op;
 //! |product| ≤ 2^16), requantized eight at once with the reference's arithmetic (`VQSHL`,
 //! `VQRDMULH`, `VRSHL`, saturating narrows around the zero point's `VQADD`, as in
-//! [`crate::kernels::neon::Requant16`]).
+//! the AArch64 `kernels::neon::Requant16`).
 
 use crate::ops::mul::MulParams;
 use crate::quant::requantize_nonneg;
