@@ -80,7 +80,7 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
         od[off + i] = outs[0].info.dims[i] as usize;
     }
     let yd = &mut *outs[0].data;
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
     if es == 1 && bytes_longest_axis_inner(yd, x.data, &od, &st) {
         return;
     }
@@ -112,8 +112,9 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
 /// axes), walking the longest axis innermost so that short ones (three colour channels, say) do
 /// not pay a loop set-up per element, without per-element bounds checks. Returns `false`
 /// (nothing written) when the sizes do not match the dims. For hosts, where the network input's
-/// layout change is worth it; microcontrollers keep the loop above (code size).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+/// layout change is worth it (and 32-bit Arm built with NEON); microcontrollers keep the loop
+/// above (code size).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 fn bytes_longest_axis_inner(
     y: &mut [u8],
     x: &[u8],
@@ -132,7 +133,7 @@ fn bytes_longest_axis_inner(
         ost[i] = acc;
         acc *= od[i];
     }
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", mote_arm32_neon))]
     if matches!(od[5], 3 | 4) && st[4] == 1 {
         // SAFETY: every index visited is at most the largest (checked above)
         unsafe { interleave_planes(y, x, od, st) };
@@ -176,19 +177,18 @@ fn bytes_longest_axis_inner(
 
 /// The common network-input case of [`bytes_longest_axis_inner`]: planes to interleaved
 /// channels (NCHW to NHWC with three or four channels: `od[5]` channels, each a run of `od[4]`
-/// contiguous input bytes), sixteen pixels per `ST3`/`ST4`.
+/// contiguous input bytes), sixteen pixels per interleaving store (`ST3`/`ST4`, or two
+/// `VST3`/`VST4` on 32-bit NEON).
 ///
 /// # Safety
 /// Every input index `Σ (od[a] − 1)·st[a]` and output index below `Π od` must be in bounds.
-#[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "neon")]
+#[cfg(any(target_arch = "aarch64", mote_arm32_neon))]
 unsafe fn interleave_planes(
     y: &mut [u8],
     x: &[u8],
     od: &[usize; MAX_RANK],
     st: &[usize; MAX_RANK],
 ) {
-    use core::arch::aarch64::*;
     let (run, c, plane) = (od[4], od[5], st[5]);
     let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
     let mut out = 0;
@@ -198,15 +198,9 @@ unsafe fn interleave_planes(
                 for i3 in 0..od[3] {
                     let src = xp.add(i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]);
                     let dst = yp.add(out);
-                    let at = |k: usize, j: usize| vld1q_u8(src.add(k * plane + j));
                     let mut j = 0;
                     while j + 16 <= run {
-                        if c == 3 {
-                            vst3q_u8(dst.add(3 * j), uint8x16x3_t(at(0, j), at(1, j), at(2, j)));
-                        } else {
-                            let v = uint8x16x4_t(at(0, j), at(1, j), at(2, j), at(3, j));
-                            vst4q_u8(dst.add(4 * j), v);
-                        }
+                        interleave16(dst.add(c * j), src.add(j), plane, c == 3);
                         j += 16;
                     }
                     for j in j..run {
@@ -218,5 +212,59 @@ unsafe fn interleave_planes(
                 }
             }
         }
+    }
+}
+
+/// Sixteen bytes of each of three (`three`) or four planes `plane` bytes apart from `src`,
+/// interleaved into `dst`.
+///
+/// # Safety
+/// The planes' sixteen bytes must be readable, `dst`'s 48 or 64 writable.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn interleave16(dst: *mut u8, src: *const u8, plane: usize, three: bool) {
+    use core::arch::aarch64::*;
+    let at = |k: usize| vld1q_u8(src.add(k * plane));
+    if three {
+        vst3q_u8(dst, uint8x16x3_t(at(0), at(1), at(2)));
+    } else {
+        vst4q_u8(dst, uint8x16x4_t(at(0), at(1), at(2), at(3)));
+    }
+}
+
+/// [`interleave16`] in 32-bit NEON assembly (the intrinsics are unstable there).
+///
+/// # Safety
+/// As the AArch64 form; the build targets NEON.
+#[cfg(mote_arm32_neon)]
+#[inline(always)]
+unsafe fn interleave16(dst: *mut u8, src: *const u8, plane: usize, three: bool) {
+    if three {
+        core::arch::asm!(
+            "vld1.8 {{d0-d1}}, [{s}], {plane}",
+            "vld1.8 {{d2-d3}}, [{s}], {plane}",
+            "vld1.8 {{d4-d5}}, [{s}]",
+            "vst3.8 {{d0, d2, d4}}, [{d}]!",
+            "vst3.8 {{d1, d3, d5}}, [{d}]",
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            plane = in(reg) plane,
+            out("q0") _, out("q1") _, out("q2") _,
+            options(nostack),
+        );
+    } else {
+        core::arch::asm!(
+            "vld1.8 {{d0-d1}}, [{s}], {plane}",
+            "vld1.8 {{d2-d3}}, [{s}], {plane}",
+            "vld1.8 {{d4-d5}}, [{s}], {plane}",
+            "vld1.8 {{d6-d7}}, [{s}]",
+            "vst4.8 {{d0, d2, d4, d6}}, [{d}]!",
+            "vst4.8 {{d1, d3, d5, d7}}, [{d}]",
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            plane = in(reg) plane,
+            out("q0") _, out("q1") _, out("q2") _, out("q3") _,
+            options(nostack),
+        );
     }
 }
