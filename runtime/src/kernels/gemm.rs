@@ -80,8 +80,7 @@ pub(super) fn eval(
     #[cfg(mote_arm32_neon)]
     if path == super::KernelPath::Neon {
         // SAFETY: the build targets NEON; lengths checked by `Layer::new`.
-        unsafe { armv7::eval(&layer, ins, outs) };
-        return true;
+        return unsafe { armv7::eval(&layer, ins, outs) };
     }
     false
 }
@@ -207,7 +206,7 @@ unsafe fn block_constants(
 ///
 /// # Safety
 /// `dst` must address `live` writable bytes.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 unsafe fn store8(dst: *mut i8, bytes: u64, live: usize) {
     if live == ROWS {
