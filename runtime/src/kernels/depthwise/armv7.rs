@@ -112,6 +112,7 @@ pub(super) unsafe fn eval(
         zp,
         live: 0..0,
         row_start: [Sums([0; 32]); MAX_BLOCKS],
+        sums: Sums([0; 32]),
         y: y.as_i8_mut(),
     };
     if narrow {
@@ -154,6 +155,8 @@ struct Kernel<'a> {
     /// Per block, the current row's starting sums (both pixels' halves): the bias and the dead
     /// taps' products.
     row_start: [Sums; MAX_BLOCKS],
+    /// The current pixels' sums (a single pixel's in the first half).
+    sums: Sums,
     y: &'a mut [i8],
 }
 
@@ -163,11 +166,12 @@ impl Kernel<'_> {
         self.weights[(b * self.taps + self.live.start) * 16..].as_ptr()
     }
 
-    /// Requantize `sums` (`pixels` of them) of block `b` and store them at `at` (and `at + c`).
-    fn finish(&mut self, b: usize, sums: &Sums, pixels: usize, at: usize) {
+    /// Requantize the sums of `pixels` pixels of block `b` and store them at `at` (and
+    /// `at + c`).
+    fn finish(&mut self, b: usize, pixels: usize, at: usize) {
         let mut bytes = [0i8; 32];
         // SAFETY: the build targets NEON; every pointer addresses its whole array.
-        unsafe { requantize(sums, &self.constants[b], &mut bytes) };
+        unsafe { requantize(&self.sums, &self.constants[b], &mut bytes) };
         let (c0, lanes) = (block_start(self.c, b), self.c.min(16));
         for (k, pixel) in bytes.chunks_exact(16).take(pixels).enumerate() {
             let start = at + k * self.c + c0;
@@ -199,7 +203,7 @@ impl WideKernel for Kernel<'_> {
         let len = self.live.len();
         for b in 0..self.blocks {
             let c0 = block_start(self.c, b);
-            let mut sums = self.row_start[b];
+            let sums = &mut self.sums as *mut Sums;
             let job = PairJob {
                 first: px.add(c0),
                 second: px.add(second + c0),
@@ -207,9 +211,10 @@ impl WideKernel for Kernel<'_> {
                 weights: self.live_weights(b),
                 tap_pairs: len / 2,
                 odd: len % 2,
+                sums,
             };
-            pair_sums(&job, &mut sums);
-            self.finish(b, &sums, 2, at);
+            pair_sums(&job, &self.row_start[b]);
+            self.finish(b, 2, at);
         }
     }
 
@@ -217,15 +222,16 @@ impl WideKernel for Kernel<'_> {
         let sources = sources.as_ptr();
         for b in 0..self.blocks {
             let c0 = block_start(self.c, b);
-            let mut sums = self.row_start[b];
+            let sums = &mut self.sums as *mut Sums;
             let job = SingleJob {
                 sources: sources.add(self.live.start),
                 channel: c0,
                 weights: self.live_weights(b),
                 taps: self.live.len(),
+                sums,
             };
-            single_sums(&job, &mut sums);
-            self.finish(b, &sums, 1, at);
+            single_sums(&job, &self.row_start[b]);
+            self.finish(b, 1, at);
         }
     }
 }
@@ -244,14 +250,16 @@ struct PairJob {
     tap_pairs: usize,
     /// 1 when a last live tap is left over.
     odd: usize,
+    /// Where both pixels' sums go.
+    sums: *mut Sums,
 }
 
-/// Add the products of `job`'s taps to both pixels' sums.
+/// Both pixels' sums of `job`'s taps, starting from `start`, into `job.sums`.
 ///
 /// # Safety
 /// Every tap's sixteen bytes of both pixels, the weights and the offsets must be readable.
 #[inline(never)]
-unsafe fn pair_sums(job: &PairJob, sums: &mut Sums) {
+unsafe fn pair_sums(job: &PairJob, start: &Sums) {
     core::arch::asm!(
         "vld1.32 {{d16-d19}}, [{s}:128]!",
         "vld1.32 {{d20-d23}}, [{s}:128]!",
@@ -317,13 +325,13 @@ unsafe fn pair_sums(job: &PairJob, sums: &mut Sums) {
         "vaddw.s16 q14, q14, d14",
         "vaddw.s16 q15, q15, d15",
         "4:",
-        "sub {s}, {s}, #96",
+        "ldr {s}, [{job}, #24]",
         "vst1.32 {{d16-d19}}, [{s}:128]!",
         "vst1.32 {{d20-d23}}, [{s}:128]!",
         "vst1.32 {{d24-d27}}, [{s}:128]!",
         "vst1.32 {{d28-d31}}, [{s}:128]",
         job = in(reg) job,
-        s = inout(reg) sums.0.as_mut_ptr() => _,
+        s = inout(reg) start.0.as_ptr() => _,
         p0 = out(reg) _, p1 = out(reg) _, o = out(reg) _, w = out(reg) _,
         n = out(reg) _, t = out(reg) _, a = out(reg) _,
         out("q0") _, out("q1") _, out("q2") _, out("q3") _,
@@ -345,14 +353,16 @@ struct SingleJob {
     weights: *const i8,
     /// Live taps.
     taps: usize,
+    /// Where the pixel's sums go.
+    sums: *mut Sums,
 }
 
-/// Add the products of `job`'s (live) taps to the first pixel's sums.
+/// The first pixel's sums of `job`'s (live) taps, starting from `start`, into `job.sums`.
 ///
 /// # Safety
 /// Every source's block of sixteen bytes, the weights and the sources must be readable.
 #[inline(never)]
-unsafe fn single_sums(job: &SingleJob, sums: &mut Sums) {
+unsafe fn single_sums(job: &SingleJob, start: &Sums) {
     core::arch::asm!(
         "vld1.32 {{d16-d19}}, [{s}:128]!",
         "vld1.32 {{d20-d23}}, [{s}:128]",
@@ -376,11 +386,11 @@ unsafe fn single_sums(job: &SingleJob, sums: &mut Sums) {
         "subs {n}, {n}, #1",
         "bne 2b",
         "3:",
-        "sub {s}, {s}, #32",
+        "ldr {s}, [{job}, #16]",
         "vst1.32 {{d16-d19}}, [{s}:128]!",
         "vst1.32 {{d20-d23}}, [{s}:128]",
         job = in(reg) job,
-        s = inout(reg) sums.0.as_mut_ptr() => _,
+        s = inout(reg) start.0.as_ptr() => _,
         src = out(reg) _, ch = out(reg) _, w = out(reg) _, n = out(reg) _, a = out(reg) _,
         out("q0") _, out("q4") _, out("q6") _, out("q7") _,
         out("q8") _, out("q9") _, out("q10") _, out("q11") _,
