@@ -113,6 +113,7 @@ pub(super) unsafe fn eval(
         live: 0..0,
         row_start: [Sums([0; 32]); MAX_BLOCKS],
         sums: Sums([0; 32]),
+        spare: [0; 32],
         y: y.as_i8_mut(),
     };
     if narrow {
@@ -157,6 +158,8 @@ struct Kernel<'a> {
     row_start: [Sums; MAX_BLOCKS],
     /// The current pixels' sums (a single pixel's in the first half).
     sums: Sums,
+    /// Requantized bytes that do not go straight to the output.
+    spare: [i8; 32],
     y: &'a mut [i8],
 }
 
@@ -169,11 +172,25 @@ impl Kernel<'_> {
     /// Requantize the sums of `pixels` pixels of block `b` and store them at `at` (and
     /// `at + c`).
     fn finish(&mut self, b: usize, pixels: usize, at: usize) {
-        let mut bytes = [0i8; 32];
-        // SAFETY: the build targets NEON; every pointer addresses its whole array.
-        unsafe { requantize(&self.sums, &self.constants[b], &mut bytes) };
-        let (c0, lanes) = (block_start(self.c, b), self.c.min(16));
-        for (k, pixel) in bytes.chunks_exact(16).take(pixels).enumerate() {
+        let c0 = block_start(self.c, b);
+        let end = at + (pixels - 1) * self.c + c0 + 16;
+        if self.c >= 16 && end <= self.y.len() {
+            // whole blocks: straight to the output (a single pixel's second half to `spare`)
+            let first = self.y[at + c0..].as_mut_ptr();
+            let second = if pixels == 2 {
+                self.y[at + self.c + c0..].as_mut_ptr()
+            } else {
+                self.spare[16..].as_mut_ptr()
+            };
+            // SAFETY: the build targets NEON; both destinations hold sixteen bytes (`end`).
+            unsafe { requantize(&self.sums, &self.constants[b], [first, second]) };
+            return;
+        }
+        let spare = self.spare.as_mut_ptr();
+        // SAFETY: as above; `spare` holds 32 bytes.
+        unsafe { requantize(&self.sums, &self.constants[b], [spare, spare.add(16)]) };
+        let lanes = self.c.min(16);
+        for (k, pixel) in self.spare.chunks_exact(16).take(pixels).enumerate() {
             let start = at + k * self.c + c0;
             self.y[start..start + lanes].copy_from_slice(&pixel[..lanes]);
         }
@@ -398,12 +415,12 @@ unsafe fn single_sums(job: &SingleJob, start: &Sums) {
     );
 }
 
-/// Requantize two pixels' sixteen sums into `out` (pixel after pixel).
+/// Requantize two pixels' sixteen sums into `out[0]` and `out[1]`.
 ///
 /// # Safety
-/// The build targets NEON.
+/// The build targets NEON; each `out` must address sixteen writable bytes.
 #[inline(always)]
-unsafe fn requantize(sums: &Sums, k: &BlockConstants, out: &mut [i8; 32]) {
+unsafe fn requantize(sums: &Sums, k: &BlockConstants, out: [*mut i8; 2]) {
     core::arch::asm!(
         "vld1.32 {{d16-d19}}, [{s}:128]!",
         "vld1.32 {{d20-d23}}, [{s}:128]!",
@@ -461,10 +478,12 @@ unsafe fn requantize(sums: &Sums, k: &BlockConstants, out: &mut [i8; 32]) {
         "vmax.s8 q1, q1, q4",
         "vmin.s8 q0, q0, q5",
         "vmin.s8 q1, q1, q5",
-        "vst1.8 {{d0-d3}}, [{out}]",
+        "vst1.8 {{d0-d1}}, [{o0}]",
+        "vst1.8 {{d2-d3}}, [{o1}]",
         s = inout(reg) sums.0.as_ptr() => _,
         k = inout(reg) k as *const BlockConstants => _,
-        out = in(reg) out.as_mut_ptr(),
+        o0 = in(reg) out[0],
+        o1 = in(reg) out[1],
         out("q0") _, out("q1") _, out("q2") _, out("q3") _, out("q4") _, out("q5") _,
         out("q8") _, out("q9") _, out("q10") _, out("q11") _,
         out("q12") _, out("q13") _, out("q14") _, out("q15") _,
