@@ -560,9 +560,25 @@ mod neon {
                     let [b0, b1, _, _] = rq.bias();
                     let s = sums(weights.add(b * l.blocked.block_stride()), [b0, b1]);
                     let (c0, channels) = (ROWS * b, l.live_channels(b));
-                    for pair in 0..T / 2 {
+                    // every pair requantized before the first store: the stores could alias
+                    // the constants, which would then be reloaded for each pair
+                    let mut all = [vdupq_n_u64(0); DOT_TILE / 2];
+                    for (pair, bytes) in all.iter_mut().enumerate().take(T / 2) {
                         let (a, z) = (s[2 * pair], s[2 * pair + 1]);
-                        let bytes = vreinterpretq_u64_s8(rq.apply([a[0], a[1], z[0], z[1]]));
+                        *bytes = vreinterpretq_u64_s8(rq.apply([a[0], a[1], z[0], z[1]]));
+                    }
+                    if live == T && channels == ROWS {
+                        // a whole tile: eight bytes per pixel, `co` apart
+                        let mut dst = out.add(px * co + c0) as *mut u64;
+                        for &bytes in all.iter().take(T / 2) {
+                            dst.write_unaligned(vgetq_lane_u64::<0>(bytes));
+                            dst = dst.byte_add(co);
+                            dst.write_unaligned(vgetq_lane_u64::<1>(bytes));
+                            dst = dst.byte_add(co);
+                        }
+                        continue;
+                    }
+                    for (pair, &bytes) in all.iter().enumerate().take(T / 2) {
                         let r = 2 * pair;
                         if r < live {
                             store8(
