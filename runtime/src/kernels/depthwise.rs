@@ -641,9 +641,11 @@ mod neon_sdot {
                     };
                     let mut ox = 0;
                     while ox + STEP <= ow {
-                        let sums = window.sums::<STEP>(ox, start);
-                        for (q, s) in sums.into_iter().enumerate() {
-                            store::<HALF>(out.add((ox + q) * c), rq.apply(s));
+                        // every pixel requantized before the first store (which could alias
+                        // the constants, reloaded otherwise)
+                        let bytes = window.sums::<STEP>(ox, start).map(|s| rq.apply(s));
+                        for (q, v) in bytes.into_iter().enumerate() {
+                            store::<HALF>(out.add((ox + q) * c), v);
                         }
                         ox += STEP;
                     }
