@@ -4,11 +4,12 @@
 use mote::format::checksum;
 use mote::{Error, Interpreter, Model};
 use mote_quantize::{quantize_file, Options};
-use mote_tests::{noise, tiny_cnn_files};
+use mote_tests::{noise, scratch_dir, tiny_cnn_files};
 
 fn model_bytes() -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("mote-robust-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // one directory per call: the tests run on parallel threads, and one writing the files
+    // while another read them (a directory per process) saw a half-written ONNX file
+    let dir = scratch_dir("mote-robust");
     let (onnx, calib) = tiny_cnn_files(&dir, 8, 5, 1.0);
     quantize_file(
         &onnx,
