@@ -181,17 +181,47 @@ mod neon {
                 vsubq_s16(vmovl_high_s8(v), zp),
             )
         };
+        let product = |xv: int8x16_t, gv: int8x16_t| {
+            let (x0, x1) = offsets(xv, vzx);
+            let (g0, g1) = offsets(gv, vzg);
+            let prod = [
+                vmull_s16(vget_low_s16(x0), vget_low_s16(g0)),
+                vmull_high_s16(x0, g0),
+                vmull_s16(vget_low_s16(x1), vget_low_s16(g1)),
+                vmull_high_s16(x1, g1),
+            ];
+            out.apply(prod)
+        };
+        let scalar = |xv: i8, gv: i8| {
+            let prod = (xv as i32 - zx) * (gv as i32 - zg);
+            let v = requantize_nonneg(prod, p.out.0, p.out.1).saturating_add(y_zp);
+            v.clamp(p.act_min as i32, p.act_max as i32) as i8
+        };
+        let n = y.len().min(x.len());
+        if c < 16 && 16 % c == 0 {
+            // a few channels (an early squeeze-and-excitation block's eight): sixteen elements
+            // span whole rows, so the gate repeats within one vector
+            let pattern: [i8; 16] = core::array::from_fn(|i| gate[i % c]);
+            let gv = vld1q_s8(pattern.as_ptr());
+            let mut i = 0;
+            while i + 16 <= n {
+                vst1q_s8(
+                    y.as_mut_ptr().add(i),
+                    product(vld1q_s8(x.as_ptr().add(i)), gv),
+                );
+                i += 16;
+            }
+            for j in i..n {
+                y[j] = scalar(x[j], gate[j % c]);
+            }
+            return;
+        }
         for (orow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
             let step = |i: usize| {
-                let (x0, x1) = offsets(vld1q_s8(xrow.as_ptr().add(i)), vzx);
-                let (g0, g1) = offsets(vld1q_s8(gate.as_ptr().add(i)), vzg);
-                let prod = [
-                    vmull_s16(vget_low_s16(x0), vget_low_s16(g0)),
-                    vmull_high_s16(x0, g0),
-                    vmull_s16(vget_low_s16(x1), vget_low_s16(g1)),
-                    vmull_high_s16(x1, g1),
-                ];
-                out.apply(prod)
+                product(
+                    vld1q_s8(xrow.as_ptr().add(i)),
+                    vld1q_s8(gate.as_ptr().add(i)),
+                )
             };
             let mut i = 0;
             while i + 16 <= c {
@@ -203,11 +233,8 @@ mod neon {
                 vst1q_s8(orow.as_mut_ptr().add(c - 16), step(c - 16));
                 i = c;
             }
-            let (m, s) = p.out;
             for j in i..c {
-                let prod = (xrow[j] as i32 - zx) * (gate[j] as i32 - zg);
-                let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);
-                orow[j] = v.clamp(p.act_min as i32, p.act_max as i32) as i8;
+                orow[j] = scalar(xrow[j], gate[j]);
             }
         }
     }
