@@ -346,6 +346,9 @@ mod avx2 {
                         madd_sums(cells, groups, rows, *bias_v)
                     };
                     let (c0, channels) = (ROWS * b, l.live_channels(b));
+                    // every pixel requantized before the first store to the output (which
+                    // could alias the constants, reloaded otherwise)
+                    let mut lanes = [0u64; 2 * TILE];
                     for q in 0..T / TILE {
                         let quad = [
                             sums[4 * q],
@@ -353,17 +356,22 @@ mod avx2 {
                             sums[4 * q + 2],
                             sums[4 * q + 3],
                         ];
-                        let mut lanes = [0u64; TILE];
                         _mm256_storeu_si256(
-                            lanes.as_mut_ptr() as *mut __m256i,
+                            lanes.as_mut_ptr().add(TILE * q) as *mut __m256i,
                             requant.apply4(quad),
                         );
-                        for (j, &v) in lanes.iter().enumerate() {
-                            let r = TILE * q + j;
-                            if r < live {
-                                store8(out.add((px + r) * co + c0), v, channels);
-                            }
+                    }
+                    if live == T && channels == ROWS {
+                        // a whole tile: eight bytes per pixel, `co` apart
+                        let mut dst = out.add(px * co + c0) as *mut u64;
+                        for &v in lanes.iter().take(T) {
+                            dst.write_unaligned(v);
+                            dst = dst.byte_add(co);
                         }
+                        continue;
+                    }
+                    for (r, &v) in lanes.iter().enumerate().take(live) {
+                        store8(out.add((px + r) * co + c0), v, channels);
                     }
                 }
                 px += T;
