@@ -82,7 +82,8 @@ pub fn eval(
             if matches!(
                 path,
                 super::KernelPath::Neon | super::KernelPath::Dotprod | super::KernelPath::I8mm
-            ) {
+            ) && c <= neon::MAX_GATE
+            {
                 // SAFETY: NEON is part of every AArch64 core.
                 unsafe { neon::per_channel(p, (x.as_i8(), zx), (gate, zg), y_zp, yd) };
                 return;
@@ -164,6 +165,9 @@ mod neon {
     use crate::kernels::neon::Requant16;
     use core::arch::aarch64::*;
 
+    /// Longest gate widened on the stack; longer ones take the scalar loop.
+    pub(super) const MAX_GATE: usize = 2048;
+
     #[target_feature(enable = "neon")]
     pub(super) unsafe fn per_channel(
         p: &MulParams,
@@ -174,16 +178,11 @@ mod neon {
     ) {
         let c = gate.len();
         let out = Requant16::uniform(p.out, y_zp, (p.act_min, p.act_max));
-        let (vzx, vzg) = (vdupq_n_s16(zx as i16), vdupq_n_s16(zg as i16));
-        let offsets = |v: int8x16_t, zp: int16x8_t| {
-            (
-                vsubq_s16(vmovl_s8(vget_low_s8(v)), zp),
-                vsubq_s16(vmovl_high_s8(v), zp),
-            )
-        };
-        let product = |xv: int8x16_t, gv: int8x16_t| {
-            let (x0, x1) = offsets(xv, vzx);
-            let (g0, g1) = offsets(gv, vzg);
+        let (zx8, zx16) = (vdup_n_s8(zx as i8), vdupq_n_s8(zx as i8));
+        // x − zx widened by `SSUBL`/`SSUBL2`, times the widened gate
+        let product = |xv: int8x16_t, (g0, g1): (int16x8_t, int16x8_t)| {
+            let x0 = vsubl_s8(vget_low_s8(xv), zx8);
+            let x1 = vsubl_high_s8(xv, zx16);
             let prod = [
                 vmull_s16(vget_low_s16(x0), vget_low_s16(g0)),
                 vmull_high_s16(x0, g0),
@@ -197,12 +196,24 @@ mod neon {
             let v = requantize_nonneg(prod, p.out.0, p.out.1).saturating_add(y_zp);
             v.clamp(p.act_min as i32, p.act_max as i32) as i8
         };
+        // the gate minus its zero point, widened once per op
+        let mut widened = [0i16; MAX_GATE];
+        for (w, &g) in widened.iter_mut().zip(gate) {
+            *w = (g as i32 - zg) as i16;
+        }
+        let gate16 = |i: usize| {
+            let g = widened.as_ptr().add(i);
+            (vld1q_s16(g), vld1q_s16(g.add(8)))
+        };
         let n = y.len().min(x.len());
         if c < 16 && 16 % c == 0 {
             // a few channels (an early squeeze-and-excitation block's eight): sixteen elements
             // span whole rows, so the gate repeats within one vector
-            let pattern: [i8; 16] = core::array::from_fn(|i| gate[i % c]);
-            let gv = vld1q_s8(pattern.as_ptr());
+            let pattern: [i16; 16] = core::array::from_fn(|i| widened[i % c]);
+            let gv = (
+                vld1q_s16(pattern.as_ptr()),
+                vld1q_s16(pattern.as_ptr().add(8)),
+            );
             let mut i = 0;
             while i + 16 <= n {
                 vst1q_s8(
@@ -217,12 +228,7 @@ mod neon {
             return;
         }
         for (orow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-            let step = |i: usize| {
-                product(
-                    vld1q_s8(xrow.as_ptr().add(i)),
-                    vld1q_s8(gate.as_ptr().add(i)),
-                )
-            };
+            let step = |i: usize| product(vld1q_s8(xrow.as_ptr().add(i)), gate16(i));
             let mut i = 0;
             while i + 16 <= c {
                 vst1q_s8(orow.as_mut_ptr().add(i), step(i));
