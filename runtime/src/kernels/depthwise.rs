@@ -644,8 +644,10 @@ mod neon_sdot {
                         // every pixel requantized before the first store (which could alias
                         // the constants, reloaded otherwise)
                         let bytes = window.sums::<STEP>(ox, start).map(|s| rq.apply(s));
-                        for (q, v) in bytes.into_iter().enumerate() {
-                            store::<HALF>(out.add((ox + q) * c), v);
+                        let mut dst = out.add(ox * c);
+                        for v in bytes {
+                            store::<HALF>(dst, v);
+                            dst = dst.add(c);
                         }
                         ox += STEP;
                     }
