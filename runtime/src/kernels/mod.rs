@@ -29,8 +29,8 @@ pub enum KernelPath {
     Reference,
     /// Arm DSP extension (SXTB16/SMLAD): Cortex-M4, M7, M33/M55 with DSP.
     Dsp,
-    /// Baseline NEON (SMULL/SADALP): every AArch64 core, and 32-bit Arm built with NEON (where
-    /// only the matrix products have NEON kernels so far).
+    /// Baseline NEON (SMULL/SADALP): every AArch64 core, and 32-bit Arm built with NEON (its
+    /// own kernels, in assembly: `kernels/*/armv7.rs`).
     Neon,
     /// AArch64 NEON with the dot-product extension (SDOT).
     Dotprod,
