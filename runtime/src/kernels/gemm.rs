@@ -217,6 +217,33 @@ unsafe fn store8(dst: *mut i8, bytes: u64, live: usize) {
     }
 }
 
+/// Store a tile's requantized bytes, `word(r)` holding pixel `r`'s eight channels: the first
+/// `live` of the `T` pixels, `channels` bytes each, `co` bytes apart from `dst`. A whole tile
+/// (every pixel, eight channels) takes one unchecked store per pixel.
+///
+/// # Safety
+/// `dst` must address the `live` pixels' `channels` bytes, `co` apart.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+unsafe fn store_tile<const T: usize>(
+    dst: *mut i8,
+    co: usize,
+    word: impl Fn(usize) -> u64,
+    (live, channels): (usize, usize),
+) {
+    if live == T && channels == ROWS {
+        let mut at = dst as *mut u64;
+        for r in 0..T {
+            at.write_unaligned(word(r));
+            at = at.byte_add(co);
+        }
+        return;
+    }
+    for r in 0..live.min(T) {
+        store8(dst.add(r * co), word(r), channels);
+    }
+}
+
 /// Where a row is read from: in place when the `padded` bytes the kernels read are there
 /// (bytes past `k` meet zero weights or are not used), else copied into `buf` and padded
 /// with zeros.
@@ -361,18 +388,7 @@ mod avx2 {
                             requant.apply4(quad),
                         );
                     }
-                    if live == T && channels == ROWS {
-                        // a whole tile: eight bytes per pixel, `co` apart
-                        let mut dst = out.add(px * co + c0) as *mut u64;
-                        for &v in lanes.iter().take(T) {
-                            dst.write_unaligned(v);
-                            dst = dst.byte_add(co);
-                        }
-                        continue;
-                    }
-                    for (r, &v) in lanes.iter().enumerate().take(live) {
-                        store8(out.add((px + r) * co + c0), v, channels);
-                    }
+                    store_tile::<T>(out.add(px * co + c0), co, |r| lanes[r], (live, channels));
                 }
                 px += T;
             }
@@ -575,31 +591,16 @@ mod neon {
                         let (a, z) = (s[2 * pair], s[2 * pair + 1]);
                         *bytes = vreinterpretq_u64_s8(rq.apply([a[0], a[1], z[0], z[1]]));
                     }
-                    if live == T && channels == ROWS {
-                        // a whole tile: eight bytes per pixel, `co` apart
-                        let mut dst = out.add(px * co + c0) as *mut u64;
-                        for &bytes in all.iter().take(T / 2) {
-                            dst.write_unaligned(vgetq_lane_u64::<0>(bytes));
-                            dst = dst.byte_add(co);
-                            dst.write_unaligned(vgetq_lane_u64::<1>(bytes));
-                            dst = dst.byte_add(co);
+                    // pixel r's eight bytes: lane r % 2 of pair r / 2
+                    let word = |r: usize| {
+                        let pair = all[r / 2];
+                        if r % 2 == 0 {
+                            vgetq_lane_u64::<0>(pair)
+                        } else {
+                            vgetq_lane_u64::<1>(pair)
                         }
-                        continue;
-                    }
-                    for (pair, &bytes) in all.iter().enumerate().take(T / 2) {
-                        let r = 2 * pair;
-                        if r < live {
-                            store8(
-                                out.add((px + r) * co + c0),
-                                vgetq_lane_u64::<0>(bytes),
-                                channels,
-                            );
-                        }
-                        if r + 1 < live {
-                            let v = vgetq_lane_u64::<1>(bytes);
-                            store8(out.add((px + r + 1) * co + c0), v, channels);
-                        }
-                    }
+                    };
+                    store_tile::<T>(out.add(px * co + c0), co, word, (live, channels));
                 }
                 px += T;
             }
