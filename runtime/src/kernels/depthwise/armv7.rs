@@ -138,6 +138,9 @@ fn block_start(c: usize, b: usize) -> usize {
 /// A narrow input with sixteen bytes of slack.
 struct Input([i8; MAX_NARROW_INPUT + 16]);
 
+/// Two pixels' first bytes of a block.
+type Pixels = (*const i8, *const i8);
+
 /// The reordered weights, aligned for 128-bit loads.
 #[repr(C, align(16))]
 struct Weights([i8; MAX_WEIGHT_BYTES]);
@@ -167,6 +170,26 @@ impl Kernel<'_> {
     /// Block `b`'s weights of the first live tap.
     fn live_weights(&self, b: usize) -> *const i8 {
         self.weights[(b * self.taps + self.live.start) * 16..].as_ptr()
+    }
+
+    /// Block `b`'s sums over the live taps into `self.sums`: tap `t` of the two pixels at
+    /// `first + offsets[t]` and `second + offsets[t]`.
+    ///
+    /// # Safety
+    /// Those sixteen bytes of every live tap, and the live taps' offsets, must be readable.
+    #[inline(always)]
+    unsafe fn live_sums(&mut self, b: usize, (first, second): Pixels, offsets: *const usize) {
+        let len = self.live.len();
+        let job = PairJob {
+            first,
+            second,
+            offsets,
+            weights: self.live_weights(b),
+            tap_pairs: len / 2,
+            odd: len % 2,
+            sums: &mut self.sums,
+        };
+        pair_sums(&job, &self.row_start[b]);
     }
 
     /// Requantize the sums of `pixels` pixels of block `b` and store them at `at` (and
@@ -217,37 +240,20 @@ impl WideKernel for Kernel<'_> {
     unsafe fn pair(&mut self, px: *const i8, second: usize, offsets: &[usize], at: usize) {
         // `live` lies inside `0..taps` (the length of `offsets`)
         let offsets = offsets[self.live.clone()].as_ptr();
-        let len = self.live.len();
         for b in 0..self.blocks {
             let c0 = block_start(self.c, b);
-            let sums = &mut self.sums as *mut Sums;
-            let job = PairJob {
-                first: px.add(c0),
-                second: px.add(second + c0),
-                offsets,
-                weights: self.live_weights(b),
-                tap_pairs: len / 2,
-                odd: len % 2,
-                sums,
-            };
-            pair_sums(&job, &self.row_start[b]);
+            self.live_sums(b, (px.add(c0), px.add(second + c0)), offsets);
             self.finish(b, 2, at);
         }
     }
 
     unsafe fn single(&mut self, sources: &[*const i8], at: usize) {
-        let sources = sources.as_ptr();
+        // the pair kernel with both pixels the same: its offsets are the sources' addresses,
+        // its pixels the block's first channel (the second pixel's sums are not stored)
+        let offsets = sources[self.live.clone()].as_ptr() as *const usize;
         for b in 0..self.blocks {
-            let c0 = block_start(self.c, b);
-            let sums = &mut self.sums as *mut Sums;
-            let job = SingleJob {
-                sources: sources.add(self.live.start),
-                channel: c0,
-                weights: self.live_weights(b),
-                taps: self.live.len(),
-                sums,
-            };
-            single_sums(&job, &self.row_start[b]);
+            let channel = core::ptr::null::<i8>().wrapping_add(block_start(self.c, b));
+            self.live_sums(b, (channel, channel), offsets);
             self.finish(b, 1, at);
         }
     }
@@ -355,62 +361,6 @@ unsafe fn pair_sums(job: &PairJob, start: &Sums) {
         out("q4") _, out("q5") _, out("q6") _, out("q7") _,
         out("q8") _, out("q9") _, out("q10") _, out("q11") _,
         out("q12") _, out("q13") _, out("q14") _, out("q15") _,
-        options(nostack),
-    );
-}
-
-/// One pixel's taps for one block (the assembly reads the fields by offset).
-#[repr(C)]
-struct SingleJob {
-    /// Per live tap, where its channels start (the zero row for padding).
-    sources: *const *const i8,
-    /// The block's first channel.
-    channel: usize,
-    /// The first live tap's sixteen weights, the next taps' following.
-    weights: *const i8,
-    /// Live taps.
-    taps: usize,
-    /// Where the pixel's sums go.
-    sums: *mut Sums,
-}
-
-/// The first pixel's sums of `job`'s (live) taps, starting from `start`, into `job.sums`.
-///
-/// # Safety
-/// Every source's block of sixteen bytes, the weights and the sources must be readable.
-#[inline(never)]
-unsafe fn single_sums(job: &SingleJob, start: &Sums) {
-    core::arch::asm!(
-        "vld1.32 {{d16-d19}}, [{s}:128]!",
-        "vld1.32 {{d20-d23}}, [{s}:128]",
-        "ldr {src}, [{job}]",
-        "ldr {ch}, [{job}, #4]",
-        "ldr {w}, [{job}, #8]",
-        "ldr {n}, [{job}, #12]",
-        "cmp {n}, #0",
-        "beq 3f",
-        "2:",
-        "ldr {a}, [{src}], #4",
-        "add {a}, {a}, {ch}",
-        "vld1.8 {{d0-d1}}, [{a}]",
-        "vld1.8 {{d8-d9}}, [{w}:128]!",
-        "vmull.s8 q6, d0, d8",
-        "vmull.s8 q7, d1, d9",
-        "vaddw.s16 q8, q8, d12",
-        "vaddw.s16 q9, q9, d13",
-        "vaddw.s16 q10, q10, d14",
-        "vaddw.s16 q11, q11, d15",
-        "subs {n}, {n}, #1",
-        "bne 2b",
-        "3:",
-        "ldr {s}, [{job}, #16]",
-        "vst1.32 {{d16-d19}}, [{s}:128]!",
-        "vst1.32 {{d20-d23}}, [{s}:128]",
-        job = in(reg) job,
-        s = inout(reg) start.0.as_ptr() => _,
-        src = out(reg) _, ch = out(reg) _, w = out(reg) _, n = out(reg) _, a = out(reg) _,
-        out("q0") _, out("q4") _, out("q6") _, out("q7") _,
-        out("q8") _, out("q9") _, out("q10") _, out("q11") _,
         options(nostack),
     );
 }
