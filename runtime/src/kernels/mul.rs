@@ -52,19 +52,14 @@ pub fn eval(
         return crate::ops::mul::eval(p, ins, outs);
     };
     let y = &mut outs[0];
-    let (y_zp, lo, hi) = (y.info.zero_point, p.act_min as i32, p.act_max as i32);
-    let (m, s) = p.out;
-    let finish = |prod: i32| {
-        let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);
-        v.clamp(lo, hi) as i8
-    };
+    let y_zp = y.info.zero_point;
     let yd = y.as_i8_mut();
     match layout {
         Layout::Same => {
             let (a, b) = (&ins[0], &ins[1]);
             let (za, zb) = (a.info.zero_point, b.info.zero_point);
             for ((o, &va), &vb) in yd.iter_mut().zip(a.as_i8()).zip(b.as_i8()) {
-                *o = finish((va as i32 - za) * (vb as i32 - zb));
+                *o = product_byte(p, (va, za), (vb, zb), y_zp);
             }
         }
         Layout::PerChannel { full } => {
@@ -98,11 +93,19 @@ pub fn eval(
             for (orow, xrow) in yd.chunks_exact_mut(c).zip(x.as_i8().chunks_exact(c)) {
                 for ((o, &vx), &vg) in orow.iter_mut().zip(xrow).zip(gate) {
                     // the product commutes, so operand order does not change the result
-                    *o = finish((vx as i32 - zx) * (vg as i32 - zg));
+                    *o = product_byte(p, (vx, zx), (vg, zg), y_zp);
                 }
             }
         }
     }
+}
+
+/// `(x − zx)·(g − zg)` requantized by `p.out`, plus the output zero point, clamped: one output
+/// byte with the reference's arithmetic (the elements the vector loops leave).
+fn product_byte(p: &MulParams, (x, zx): (i8, i32), (g, zg): (i8, i32), y_zp: i32) -> i8 {
+    let prod = (x as i32 - zx) * (g as i32 - zg);
+    let v = requantize_nonneg(prod, p.out.0, p.out.1).saturating_add(y_zp);
+    v.clamp(p.act_min as i32, p.act_max as i32) as i8
 }
 
 /// AVX2: eight products a step (`VPMULLD`; |product| ≤ 2^16), requantized eight at once.
@@ -149,9 +152,7 @@ mod avx2 {
                 i += 8;
             }
             for j in i..c {
-                let prod = (xrow[j] as i32 - zx) * (gate[j] as i32 - zg);
-                let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);
-                orow[j] = v.clamp(p.act_min as i32, p.act_max as i32) as i8;
+                orow[j] = product_byte(p, (xrow[j], zx), (gate[j], zg), y_zp);
             }
         }
     }
@@ -191,11 +192,7 @@ mod neon {
             ];
             out.apply(prod)
         };
-        let scalar = |xv: i8, gv: i8| {
-            let prod = (xv as i32 - zx) * (gv as i32 - zg);
-            let v = requantize_nonneg(prod, p.out.0, p.out.1).saturating_add(y_zp);
-            v.clamp(p.act_min as i32, p.act_max as i32) as i8
-        };
+        let scalar = |xv: i8, gv: i8| product_byte(p, (xv, zx), (gv, zg), y_zp);
         // the gate minus its zero point, widened once per op
         let mut widened = [0i16; MAX_GATE];
         for (w, &g) in widened.iter_mut().zip(gate) {

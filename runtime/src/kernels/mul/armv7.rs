@@ -6,7 +6,6 @@
 //! the AArch64 `kernels::neon::Requant16`).
 
 use crate::ops::mul::MulParams;
-use crate::quant::requantize_nonneg;
 
 /// Longest gate widened on the stack; longer ones take the scalar loop.
 const MAX_CHANNELS: usize = 2048;
@@ -63,9 +62,7 @@ pub(super) unsafe fn per_channel(
             row(xrow.as_ptr(), g.0.as_ptr(), orow.as_mut_ptr(), steps, &k);
         }
         for i in 8 * steps..c {
-            let prod = (xrow[i] as i32 - zx) * g.0[i] as i32;
-            let v = requantize_nonneg(prod, m, s).saturating_add(y_zp);
-            orow[i] = v.clamp(p.act_min as i32, p.act_max as i32) as i8;
+            orow[i] = super::product_byte(p, (xrow[i], zx), (gate[i], zg), y_zp);
         }
     }
     true
