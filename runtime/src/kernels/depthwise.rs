@@ -607,12 +607,17 @@ mod neon_sdot {
                         // zero weights, so that row spread over them will do
                         let single = kh - (first + ROWS * g) == 1;
                         plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
-                            let t = if single {
-                                spread4(load::<HALF>(src[0]))
+                            let r = if single {
+                                [load::<HALF>(src[0]); ROWS]
                             } else {
-                                transpose4(src.map(|s| load::<HALF>(s)))
+                                src.map(|s| load::<HALF>(s))
                             };
-                            store4(dst.add(4 * col), t);
+                            // `ST4` interleaves the rows byte by byte: each channel's four
+                            // rows become one word, channels 4j..4j + 4 vector j
+                            vst4q_s8(
+                                dst.add(4 * col) as *mut i8,
+                                int8x16x4_t(r[0], r[1], r[2], r[3]),
+                            );
                         });
                     }
                     let mut wb = weights.add(b * per_block) as *const int8x16_t;
@@ -643,7 +648,7 @@ mod neon_sdot {
                     while ox + STEP <= ow {
                         // every pixel requantized before the first store (which could alias
                         // the constants, reloaded otherwise)
-                        let bytes = window.sums::<STEP>(ox, start).map(|s| rq.apply(s));
+                        let bytes = window.step_sums(ox, start).map(|s| rq.apply(s));
                         let mut dst = out.add(ox * c);
                         for v in bytes {
                             store::<HALF>(dst, v);
@@ -702,6 +707,66 @@ mod neon_sdot {
         }
     }
 
+    impl Window {
+        /// [`Window::sums`] of the [`STEP`] pixels from `ox`, in assembly: per kernel column one
+        /// `LD1` of the four weight vectors and per pixel one `LD1` of its transposed column
+        /// (four vectors), post-incremented, against four `SDOT`s. (The compiler's loop spends
+        /// ten `LDP`s and four address adds on what five loads do.)
+        #[inline(always)]
+        unsafe fn step_sums(&self, ox: usize, bias: [int32x4_t; 4]) -> [[int32x4_t; 4]; STEP] {
+            let [mut a0, mut a1, mut a2, mut a3] = [bias; STEP];
+            let column = 64 * self.sw;
+            let next_tap = 64 * self.dw;
+            let mut weights = self.weights;
+            for g in 0..self.groups {
+                let cols = self.cols.add(g * MAX_COLUMNS * 4 + ox * self.sw * 4);
+                core::arch::asm!(
+                    "2:",
+                    "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{w}], #64",
+                    "mov {p}, {c}",
+                    "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{p}], {step}",
+                    "ld1 {{v8.16b, v9.16b, v10.16b, v11.16b}}, [{p}], {step}",
+                    "sdot v16.4s, v4.16b, v0.16b",
+                    "sdot v17.4s, v5.16b, v1.16b",
+                    "sdot v18.4s, v6.16b, v2.16b",
+                    "sdot v19.4s, v7.16b, v3.16b",
+                    "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{p}], {step}",
+                    "sdot v20.4s, v8.16b, v0.16b",
+                    "sdot v21.4s, v9.16b, v1.16b",
+                    "sdot v22.4s, v10.16b, v2.16b",
+                    "sdot v23.4s, v11.16b, v3.16b",
+                    "ld1 {{v8.16b, v9.16b, v10.16b, v11.16b}}, [{p}]",
+                    "sdot v24.4s, v4.16b, v0.16b",
+                    "sdot v25.4s, v5.16b, v1.16b",
+                    "sdot v26.4s, v6.16b, v2.16b",
+                    "sdot v27.4s, v7.16b, v3.16b",
+                    "add {c}, {c}, {next}",
+                    "subs {n}, {n}, #1",
+                    "sdot v28.4s, v8.16b, v0.16b",
+                    "sdot v29.4s, v9.16b, v1.16b",
+                    "sdot v30.4s, v10.16b, v2.16b",
+                    "sdot v31.4s, v11.16b, v3.16b",
+                    "b.ne 2b",
+                    w = inout(reg) weights,
+                    c = inout(reg) cols => _,
+                    p = out(reg) _,
+                    n = inout(reg) self.kw => _,
+                    step = in(reg) column,
+                    next = in(reg) next_tap,
+                    out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                    out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                    out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+                    inout("v16") a0[0], inout("v17") a0[1], inout("v18") a0[2], inout("v19") a0[3],
+                    inout("v20") a1[0], inout("v21") a1[1], inout("v22") a1[2], inout("v23") a1[3],
+                    inout("v24") a2[0], inout("v25") a2[1], inout("v26") a2[2], inout("v27") a2[3],
+                    inout("v28") a3[0], inout("v29") a3[1], inout("v30") a3[2], inout("v31") a3[3],
+                    options(nostack, readonly),
+                );
+            }
+            [a0, a1, a2, a3]
+        }
+    }
+
     /// `start` plus the products of `columns` weight columns (four vectors each) at `weights`
     /// with zero points.
     #[inline(always)]
@@ -746,41 +811,6 @@ mod neon_sdot {
             let v = vorrq_u32(vshlq_u32(low, down), vshlq_u32(high, up));
             dst.add(i).write(vreinterpretq_s8_u32(v));
         }
-    }
-
-    #[inline(always)]
-    unsafe fn store4(dst: *mut int8x16_t, v: [int8x16_t; 4]) {
-        for (j, v) in v.into_iter().enumerate() {
-            dst.add(j).write(v);
-        }
-    }
-
-    /// Four rows of sixteen channels to four vectors of four channels × four rows.
-    #[inline(always)]
-    unsafe fn transpose4(x: [int8x16_t; 4]) -> [int8x16_t; 4] {
-        let a = vreinterpretq_s16_s8(vzip1q_s8(x[0], x[1]));
-        let b = vreinterpretq_s16_s8(vzip2q_s8(x[0], x[1]));
-        let cc = vreinterpretq_s16_s8(vzip1q_s8(x[2], x[3]));
-        let d = vreinterpretq_s16_s8(vzip2q_s8(x[2], x[3]));
-        [
-            vreinterpretq_s8_s16(vzip1q_s16(a, cc)),
-            vreinterpretq_s8_s16(vzip2q_s16(a, cc)),
-            vreinterpretq_s8_s16(vzip1q_s16(b, d)),
-            vreinterpretq_s8_s16(vzip2q_s16(b, d)),
-        ]
-    }
-
-    /// Sixteen channels to four vectors of four channels, each byte repeated four times.
-    #[inline(always)]
-    unsafe fn spread4(x: int8x16_t) -> [int8x16_t; 4] {
-        let a = vreinterpretq_s16_s8(vzip1q_s8(x, x));
-        let b = vreinterpretq_s16_s8(vzip2q_s8(x, x));
-        [
-            vreinterpretq_s8_s16(vzip1q_s16(a, a)),
-            vreinterpretq_s8_s16(vzip2q_s16(a, a)),
-            vreinterpretq_s8_s16(vzip1q_s16(b, b)),
-            vreinterpretq_s8_s16(vzip2q_s16(b, b)),
-        ]
     }
 
     /// `acc + SDOT(x, w)`: per int32 lane, the dot product of its four bytes.
