@@ -433,6 +433,7 @@ impl ColumnPlan {
 
     /// `visit(col, sources)` for every input column of group `g`: the four kernel rows' bytes
     /// of channel `c0` onward, or the zero row for columns left and right of the image.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn for_each_column(
         &self,
@@ -442,20 +443,33 @@ impl ColumnPlan {
         zero_row: *const i8,
         mut visit: impl FnMut(usize, [*const i8; COLUMN_ROWS]),
     ) {
-        let (pl, columns) = (self.window.pad[1], self.columns);
-        let inside = (pl.min(columns), (pl + self.window.w).min(columns));
-        for col in (0..inside.0).chain(inside.1..columns) {
+        let (inside, outside) = self.column_ranges();
+        for col in outside {
             visit(col, [zero_row; COLUMN_ROWS]);
         }
         // the first inside column is input column 0
         let mut src: [*const i8; COLUMN_ROWS] = row_at[g].map(|row| row.wrapping_add(c0));
         let step = row_step[g];
-        for col in inside.0..inside.1 {
+        for col in inside {
             visit(col, src);
             for r in 0..COLUMN_ROWS {
                 src[r] = src[r].wrapping_add(step[r]);
             }
         }
+    }
+
+    /// The columns an output row reads inside the image (the first is input column 0), and
+    /// those left and right of it (padding).
+    fn column_ranges(
+        &self,
+    ) -> (
+        core::ops::Range<usize>,
+        core::iter::Chain<core::ops::Range<usize>, core::ops::Range<usize>>,
+    ) {
+        let (pl, columns) = (self.window.pad[1], self.columns);
+        let inside = pl.min(columns)..(pl + self.window.w).min(columns);
+        let outside = (0..inside.start).chain(inside.end..columns);
+        (inside, outside)
     }
 }
 
@@ -606,19 +620,24 @@ mod neon_sdot {
                         // one kernel row in this group: the other three bytes of each word meet
                         // zero weights, so that row spread over them will do
                         let single = kh - (first + ROWS * g) == 1;
-                        plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
-                            let r = if single {
-                                [load::<HALF>(src[0]); ROWS]
-                            } else {
-                                src.map(|s| load::<HALF>(s))
-                            };
+                        let (inside, outside) = plan.column_ranges();
+                        let padding = load::<HALF>(zero_row.as_ptr());
+                        for col in outside {
                             // `ST4` interleaves the rows byte by byte: each channel's four
                             // rows become one word, channels 4j..4j + 4 vector j
-                            vst4q_s8(
-                                dst.add(4 * col) as *mut i8,
-                                int8x16x4_t(r[0], r[1], r[2], r[3]),
-                            );
-                        });
+                            let p = padding;
+                            vst4q_s8(dst.add(4 * col) as *mut i8, int8x16x4_t(p, p, p, p));
+                        }
+                        let (mut src, mut step) = (rows.0[g], rows.1[g]);
+                        if single {
+                            (src, step) = ([src[0]; ROWS], [step[0]; ROWS]);
+                        }
+                        transpose_columns::<HALF>(
+                            src.map(|s| s.wrapping_add(c0)),
+                            step,
+                            dst.add(4 * inside.start),
+                            inside.len(),
+                        );
                     }
                     let mut wb = weights.add(b * per_block) as *const int8x16_t;
                     if first % ROWS != 0 {
@@ -710,37 +729,37 @@ mod neon_sdot {
     impl Window {
         /// [`Window::sums`] of the [`STEP`] pixels from `ox`, in assembly: per kernel column one
         /// `LD1` of the four weight vectors and per pixel one `LD1` of its transposed column
-        /// (four vectors), post-incremented, against four `SDOT`s. (The compiler's loop spends
-        /// ten `LDP`s and four address adds on what five loads do.)
+        /// (four vectors), post-incremented (the last one on to the next tap's first column), against
+        /// four `SDOT`s each. (The compiler's loop spends ten `LDP`s and four address adds on
+        /// what five loads do.)
         #[inline(always)]
         unsafe fn step_sums(&self, ox: usize, bias: [int32x4_t; 4]) -> [[int32x4_t; 4]; STEP] {
             let [mut a0, mut a1, mut a2, mut a3] = [bias; STEP];
             let column = 64 * self.sw;
-            let next_tap = 64 * self.dw;
+            // from the last pixel's column at one tap to the first pixel's at the next
+            let next_tap = (64 * self.dw).wrapping_sub((STEP - 1) * column);
             let mut weights = self.weights;
             for g in 0..self.groups {
                 let cols = self.cols.add(g * MAX_COLUMNS * 4 + ox * self.sw * 4);
                 core::arch::asm!(
                     "2:",
                     "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{w}], #64",
-                    "mov {p}, {c}",
-                    "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{p}], {step}",
-                    "ld1 {{v8.16b, v9.16b, v10.16b, v11.16b}}, [{p}], {step}",
+                    "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{c}], {step}",
+                    "ld1 {{v8.16b, v9.16b, v10.16b, v11.16b}}, [{c}], {step}",
                     "sdot v16.4s, v4.16b, v0.16b",
                     "sdot v17.4s, v5.16b, v1.16b",
                     "sdot v18.4s, v6.16b, v2.16b",
                     "sdot v19.4s, v7.16b, v3.16b",
-                    "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{p}], {step}",
+                    "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{c}], {step}",
                     "sdot v20.4s, v8.16b, v0.16b",
                     "sdot v21.4s, v9.16b, v1.16b",
                     "sdot v22.4s, v10.16b, v2.16b",
                     "sdot v23.4s, v11.16b, v3.16b",
-                    "ld1 {{v8.16b, v9.16b, v10.16b, v11.16b}}, [{p}]",
+                    "ld1 {{v8.16b, v9.16b, v10.16b, v11.16b}}, [{c}], {next}",
                     "sdot v24.4s, v4.16b, v0.16b",
                     "sdot v25.4s, v5.16b, v1.16b",
                     "sdot v26.4s, v6.16b, v2.16b",
                     "sdot v27.4s, v7.16b, v3.16b",
-                    "add {c}, {c}, {next}",
                     "subs {n}, {n}, #1",
                     "sdot v28.4s, v8.16b, v0.16b",
                     "sdot v29.4s, v9.16b, v1.16b",
@@ -749,7 +768,6 @@ mod neon_sdot {
                     "b.ne 2b",
                     w = inout(reg) weights,
                     c = inout(reg) cols => _,
-                    p = out(reg) _,
                     n = inout(reg) self.kw => _,
                     step = in(reg) column,
                     next = in(reg) next_tap,
@@ -810,6 +828,55 @@ mod neon_sdot {
             let (low, high) = (at(base + i), at(base + i + kw * 4));
             let v = vorrq_u32(vshlq_u32(low, down), vshlq_u32(high, up));
             dst.add(i).write(vreinterpretq_s8_u32(v));
+        }
+    }
+
+    /// `count` input columns from `src` (one pointer per kernel row, moving on by `step`)
+    /// transposed to `dst`: per column, the four rows' sixteen channels (eight and zeros for
+    /// `HALF`) interleaved byte by byte by one `ST4`, so that each channel's four rows form one
+    /// word, channels 4j..4j + 4 vector j. Post-incremented loads: the compiler adds each
+    /// pointer's step separately.
+    ///
+    /// # Safety
+    /// Each `src[r] + i·step[r]` (`i < count`) must address 16 readable bytes (8 for `HALF`),
+    /// `dst` 64·`count` writable ones.
+    #[inline(always)]
+    unsafe fn transpose_columns<const HALF: bool>(
+        src: [*const i8; ROWS],
+        step: [usize; ROWS],
+        dst: *mut int8x16_t,
+        count: usize,
+    ) {
+        if count == 0 {
+            return;
+        }
+        macro_rules! transpose_loop {
+            ($size:literal) => {
+                core::arch::asm!(
+                    "2:",
+                    concat!("ld1 {{v4.", $size, "}}, [{s0}], {t0}"),
+                    concat!("ld1 {{v5.", $size, "}}, [{s1}], {t1}"),
+                    concat!("ld1 {{v6.", $size, "}}, [{s2}], {t2}"),
+                    concat!("ld1 {{v7.", $size, "}}, [{s3}], {t3}"),
+                    "subs {n}, {n}, #1",
+                    "st4 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{d}], #64",
+                    "b.ne 2b",
+                    s0 = inout(reg) src[0] => _, s1 = inout(reg) src[1] => _,
+                    s2 = inout(reg) src[2] => _, s3 = inout(reg) src[3] => _,
+                    t0 = in(reg) step[0], t1 = in(reg) step[1],
+                    t2 = in(reg) step[2], t3 = in(reg) step[3],
+                    d = inout(reg) dst => _,
+                    n = inout(reg) count => _,
+                    out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                    options(nostack),
+                )
+            };
+        }
+        // an eight-byte load clears the upper half of its register
+        if HALF {
+            transpose_loop!("8b")
+        } else {
+            transpose_loop!("16b")
         }
     }
 

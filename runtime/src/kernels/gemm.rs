@@ -591,6 +591,11 @@ mod neon {
                         let (a, z) = (s[2 * pair], s[2 * pair + 1]);
                         *bytes = vreinterpretq_u64_s8(rq.apply([a[0], a[1], z[0], z[1]]));
                     }
+                    let dst = out.add(px * co + c0);
+                    if live == T && channels == ROWS {
+                        store_pairs(dst, co, &all[..T / 2]);
+                        continue;
+                    }
                     // pixel r's eight bytes: lane r % 2 of pair r / 2
                     let word = |r: usize| {
                         let pair = all[r / 2];
@@ -600,10 +605,31 @@ mod neon {
                             vgetq_lane_u64::<1>(pair)
                         }
                     };
-                    store_tile::<T>(out.add(px * co + c0), co, word, (live, channels));
+                    store_tile::<T>(dst, co, word, (live, channels));
                 }
                 px += T;
             }
+        }
+    }
+
+    /// Store whole pixels from `pairs` (two pixels' eight channels each), `co` bytes apart from
+    /// `dst`: one post-incremented `ST1` per pixel (the compiler moves each half to a general
+    /// register first).
+    ///
+    /// # Safety
+    /// `dst` must address `2·pairs.len()` pixels of eight bytes, `co` apart.
+    #[inline(always)]
+    unsafe fn store_pairs(dst: *mut i8, co: usize, pairs: &[uint64x2_t]) {
+        let mut at = dst;
+        for &pair in pairs {
+            core::arch::asm!(
+                "st1 {{{v:v}.d}}[0], [{at}], {co}",
+                "st1 {{{v:v}.d}}[1], [{at}], {co}",
+                v = in(vreg) pair,
+                at = inout(reg) at,
+                co = in(reg) co,
+                options(nostack, preserves_flags),
+            );
         }
     }
 
