@@ -596,7 +596,7 @@ mod neon_sdot {
         let mut all_padding = [[vdupq_n_s32(0); 4]; MAX_BLOCKS];
         for (b, sums) in all_padding.iter_mut().enumerate().take(blocks) {
             let wb = weights.add(b * per_block) as *const int8x16_t;
-            *sums = zero_point_sums(wb, groups * kw, zero_points, requant[b].bias());
+            *sums = zero_point_sums(wb, groups * kw, zero_points, *requant[b].bias());
         }
         // a block's weights for a window starting at a kernel row that is not a multiple of 4
         let mut shifted: MaybeUninit<[int8x16_t; MAX_GROUPS * MAX_KW * 4]> = MaybeUninit::uninit();
@@ -1565,7 +1565,7 @@ mod neon_wide {
                     hi = vaddw_high_s8(hi, *fw.add(t));
                 }
                 let zp = self.zp as i16;
-                let bias = self.requant[b].bias();
+                let bias = *self.requant[b].bias();
                 self.row_start[b] = [
                     vmlal_n_s16(bias[0], vget_low_s16(lo), zp),
                     vmlal_high_n_s16(bias[1], lo, zp),

@@ -534,14 +534,15 @@ mod neon {
 
     /// The shared loop: gather and prepare four rows (`load_row(r, row)`, where `row` holds
     /// the pixel's `k` bytes and possibly more), then per channel block `sums(cells, bias)`
-    /// (`cells`: the block's weights; the sums start from the bias), requantization and stores.
+    /// (`cells`: the block's weights; the sums start from the bias: the block's eight channels
+    /// twice), requantization and stores.
     #[inline(always)]
     unsafe fn drive<const T: usize>(
         l: &Layer<'_>,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
         mut load_row: impl FnMut(usize, &[i8]),
-        mut sums: impl FnMut(*const i8, [int32x4_t; 2]) -> Sums<T>,
+        mut sums: impl FnMut(*const i8, &[int32x4_t; 4]) -> Sums<T>,
     ) {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let co = l.co;
@@ -581,8 +582,7 @@ mod neon {
                         made = make(b);
                         &made
                     };
-                    let [b0, b1, _, _] = rq.bias();
-                    let s = sums(weights.add(b * l.blocked.block_stride()), [b0, b1]);
+                    let s = sums(weights.add(b * l.blocked.block_stride()), rq.bias());
                     let (c0, channels) = (ROWS * b, l.live_channels(b));
                     // every pair requantized before the first store: the stores could alias
                     // the constants, which would then be reloaded for each pair
@@ -673,7 +673,7 @@ mod neon {
                 }
             }
         };
-        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums {
+        let sums = |cells: *const i8, bias: &[int32x4_t; 4]| -> Sums {
             let wb = cells as *const int8x16_t;
             let mut x = mixed as *const i8;
             // lanes [c, 0, c + 1, 0]: the two partial sums of a channel start from its bias
@@ -809,8 +809,8 @@ mod neon {
                 i += 1;
             }
         };
-        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums {
-            let mut acc = [bias; TILE];
+        let sums = |cells: *const i8, bias: &[int32x4_t; 4]| -> Sums {
+            let mut acc = [[bias[0], bias[1]]; TILE];
             let rows: [*const i16; TILE] = core::array::from_fn(|r| wide.add(r) as *const i16);
             let widen4 = |g: usize| {
                 let c = vld4_s8(cells.add(g * CELL));
@@ -882,17 +882,17 @@ mod neon {
         };
         if I8MM && k >= SMMLA_MIN_K && l.pixels >= DOT_TILE {
             // a loop of its own, so that the SDOT loop below compiles as on the dotprod path
-            let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
+            let sums = |cells: *const i8, bias: &[int32x4_t; 4]| -> Sums<DOT_TILE> {
                 let rows = *(rows_at as *const [*const i8; DOT_TILE]);
                 // SAFETY: only `eval_i8mm` (the i8mm path, which requires the extension)
                 // instantiates `I8MM`
-                smmla_sums(cells, groups, bias, &rows)
+                smmla_sums(cells, groups, [bias[0], bias[1]], &rows)
             };
             return drive::<DOT_TILE>(l, ins, outs, load_row, sums);
         }
-        let sums = |cells: *const i8, bias: [int32x4_t; 2]| -> Sums<DOT_TILE> {
+        let sums = |cells: *const i8, bias: &[int32x4_t; 4]| -> Sums<DOT_TILE> {
             let rows = *(rows_at as *const [*const i8; DOT_TILE]);
-            let mut acc = [bias; DOT_TILE];
+            let mut acc = DotSums::from_bias(bias);
             let wb = cells as *const int8x16_t;
             let load = |g: usize| -> [int8x16_t; DOT_TILE] {
                 core::array::from_fn(|r| vld1q_s8(rows[r].add(DEPTH * g)))
@@ -900,24 +900,24 @@ mod neon {
             let mut g = 0;
             while g + 4 <= groups {
                 let (xs, w) = (load(g), wb.add(2 * g));
-                sdot_lane::<0>(&mut acc, *w, *w.add(1), &xs);
-                sdot_lane::<1>(&mut acc, *w.add(2), *w.add(3), &xs);
-                sdot_lane::<2>(&mut acc, *w.add(4), *w.add(5), &xs);
-                sdot_lane::<3>(&mut acc, *w.add(6), *w.add(7), &xs);
+                acc.lane::<0>(*w, *w.add(1), &xs);
+                acc.lane::<1>(*w.add(2), *w.add(3), &xs);
+                acc.lane::<2>(*w.add(4), *w.add(5), &xs);
+                acc.lane::<3>(*w.add(6), *w.add(7), &xs);
                 g += 4;
             }
             if g < groups {
                 // one to three groups left
                 let (xs, w) = (load(g), wb.add(2 * g));
-                sdot_lane::<0>(&mut acc, *w, *w.add(1), &xs);
+                acc.lane::<0>(*w, *w.add(1), &xs);
                 if g + 1 < groups {
-                    sdot_lane::<1>(&mut acc, *w.add(2), *w.add(3), &xs);
+                    acc.lane::<1>(*w.add(2), *w.add(3), &xs);
                 }
                 if g + 2 < groups {
-                    sdot_lane::<2>(&mut acc, *w.add(4), *w.add(5), &xs);
+                    acc.lane::<2>(*w.add(4), *w.add(5), &xs);
                 }
             }
-            acc
+            acc.sums()
         };
         drive::<DOT_TILE>(l, ins, outs, load_row, sums);
     }
@@ -1052,47 +1052,77 @@ mod neon {
         a
     }
 
-    /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`
-    /// each, against the four activations in 32-bit lane `L` of each pixel's vector.
-    #[inline(always)]
-    unsafe fn sdot_lane<const L: i32>(
-        acc: &mut Sums<DOT_TILE>,
-        w0: int8x16_t,
-        w1: int8x16_t,
-        xs: &[int8x16_t; DOT_TILE],
-    ) {
-        let (first, second) = acc.split_at_mut(TILE);
-        let (x0, x1) = xs.split_at(TILE);
-        sdot_lane4::<L>(first.try_into().unwrap(), w0, w1, x0.try_into().unwrap());
-        sdot_lane4::<L>(second.try_into().unwrap(), w0, w1, x1.try_into().unwrap());
-    }
+    /// The `SDOT` kernel's sixteen accumulators (eight pixels × eight channels), pinned to
+    /// `v16`–`v31` so that the assembly blocks pass them on without moves.
+    struct DotSums([int32x4_t; 16]);
 
-    /// [`sdot_lane`] for four pixels.
-    #[inline(always)]
-    unsafe fn sdot_lane4<const L: i32>(
-        acc: &mut Sums,
-        w0: int8x16_t,
-        w1: int8x16_t,
-        xs: &[int8x16_t; TILE],
-    ) {
-        core::arch::asm!(
-            "sdot {a00:v}.4s, {w0:v}.16b, {x0:v}.4b[{l}]",
-            "sdot {a01:v}.4s, {w1:v}.16b, {x0:v}.4b[{l}]",
-            "sdot {a10:v}.4s, {w0:v}.16b, {x1:v}.4b[{l}]",
-            "sdot {a11:v}.4s, {w1:v}.16b, {x1:v}.4b[{l}]",
-            "sdot {a20:v}.4s, {w0:v}.16b, {x2:v}.4b[{l}]",
-            "sdot {a21:v}.4s, {w1:v}.16b, {x2:v}.4b[{l}]",
-            "sdot {a30:v}.4s, {w0:v}.16b, {x3:v}.4b[{l}]",
-            "sdot {a31:v}.4s, {w1:v}.16b, {x3:v}.4b[{l}]",
-            a00 = inout(vreg) acc[0][0], a01 = inout(vreg) acc[0][1],
-            a10 = inout(vreg) acc[1][0], a11 = inout(vreg) acc[1][1],
-            a20 = inout(vreg) acc[2][0], a21 = inout(vreg) acc[2][1],
-            a30 = inout(vreg) acc[3][0], a31 = inout(vreg) acc[3][1],
-            w0 = in(vreg) w0, w1 = in(vreg) w1,
-            x0 = in(vreg_low16) xs[0], x1 = in(vreg_low16) xs[1],
-            x2 = in(vreg_low16) xs[2], x3 = in(vreg_low16) xs[3],
-            l = const L,
-            options(pure, nomem, nostack, preserves_flags),
-        );
+    impl DotSums {
+        /// Every pixel's sums start from `bias` (the eight channels twice): four `LD1`s
+        /// instead of sixteen register moves.
+        #[inline(always)]
+        unsafe fn from_bias(bias: &[int32x4_t; 4]) -> DotSums {
+            let mut a = [vdupq_n_s32(0); 16];
+            core::arch::asm!(
+                "ld1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{b}]",
+                "ld1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{b}]",
+                "ld1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{b}]",
+                "ld1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{b}]",
+                b = in(reg) bias.as_ptr(),
+                out("v16") a[0], out("v17") a[1], out("v18") a[2], out("v19") a[3],
+                out("v20") a[4], out("v21") a[5], out("v22") a[6], out("v23") a[7],
+                out("v24") a[8], out("v25") a[9], out("v26") a[10], out("v27") a[11],
+                out("v28") a[12], out("v29") a[13], out("v30") a[14], out("v31") a[15],
+                options(pure, readonly, nostack, preserves_flags),
+            );
+            DotSums(a)
+        }
+
+        /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`
+        /// each, against the four activations in 32-bit lane `L` of each pixel's vector.
+        #[inline(always)]
+        unsafe fn lane<const L: i32>(
+            &mut self,
+            w0: int8x16_t,
+            w1: int8x16_t,
+            xs: &[int8x16_t; DOT_TILE],
+        ) {
+            let a = &mut self.0;
+            core::arch::asm!(
+                "sdot v16.4s, {w0:v}.16b, {x0:v}.4b[{l}]",
+                "sdot v17.4s, {w1:v}.16b, {x0:v}.4b[{l}]",
+                "sdot v18.4s, {w0:v}.16b, {x1:v}.4b[{l}]",
+                "sdot v19.4s, {w1:v}.16b, {x1:v}.4b[{l}]",
+                "sdot v20.4s, {w0:v}.16b, {x2:v}.4b[{l}]",
+                "sdot v21.4s, {w1:v}.16b, {x2:v}.4b[{l}]",
+                "sdot v22.4s, {w0:v}.16b, {x3:v}.4b[{l}]",
+                "sdot v23.4s, {w1:v}.16b, {x3:v}.4b[{l}]",
+                "sdot v24.4s, {w0:v}.16b, {x4:v}.4b[{l}]",
+                "sdot v25.4s, {w1:v}.16b, {x4:v}.4b[{l}]",
+                "sdot v26.4s, {w0:v}.16b, {x5:v}.4b[{l}]",
+                "sdot v27.4s, {w1:v}.16b, {x5:v}.4b[{l}]",
+                "sdot v28.4s, {w0:v}.16b, {x6:v}.4b[{l}]",
+                "sdot v29.4s, {w1:v}.16b, {x6:v}.4b[{l}]",
+                "sdot v30.4s, {w0:v}.16b, {x7:v}.4b[{l}]",
+                "sdot v31.4s, {w1:v}.16b, {x7:v}.4b[{l}]",
+                inout("v16") a[0], inout("v17") a[1], inout("v18") a[2], inout("v19") a[3],
+                inout("v20") a[4], inout("v21") a[5], inout("v22") a[6], inout("v23") a[7],
+                inout("v24") a[8], inout("v25") a[9], inout("v26") a[10], inout("v27") a[11],
+                inout("v28") a[12], inout("v29") a[13], inout("v30") a[14], inout("v31") a[15],
+                w0 = in(vreg_low16) w0, w1 = in(vreg_low16) w1,
+                x0 = in(vreg_low16) xs[0], x1 = in(vreg_low16) xs[1],
+                x2 = in(vreg_low16) xs[2], x3 = in(vreg_low16) xs[3],
+                x4 = in(vreg_low16) xs[4], x5 = in(vreg_low16) xs[5],
+                x6 = in(vreg_low16) xs[6], x7 = in(vreg_low16) xs[7],
+                l = const L,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+
+        /// Per pixel, channels 0–3 and 4–7.
+        #[inline(always)]
+        fn sums(self) -> Sums<DOT_TILE> {
+            let a = self.0;
+            core::array::from_fn(|r| [a[2 * r], a[2 * r + 1]])
+        }
     }
 }

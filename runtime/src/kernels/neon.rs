@@ -146,10 +146,11 @@ impl Requant16 {
         r
     }
 
-    /// The bias as starting sums.
+    /// The bias as starting sums (sixteen lanes, in memory so that kernels can load them
+    /// straight into their accumulators).
     #[inline(always)]
-    pub fn bias(&self) -> [int32x4_t; 4] {
-        self.bias
+    pub fn bias(&self) -> &[int32x4_t; 4] {
+        &self.bias
     }
 
     /// Requantize sixteen sums (bias included) to sixteen int8 outputs.
