@@ -667,7 +667,7 @@ mod neon_sdot {
                     while ox + STEP <= ow {
                         // every pixel requantized before the first store (which could alias
                         // the constants, reloaded otherwise)
-                        let bytes = window.step_sums(ox, start).map(|s| rq.apply(s));
+                        let bytes = window.step_sums(ox, &start).map(|s| rq.apply(s));
                         let mut dst = out.add(ox * c);
                         for v in bytes {
                             store::<HALF>(dst, v);
@@ -733,8 +733,10 @@ mod neon_sdot {
         /// four `SDOT`s each. (The compiler's loop spends ten `LDP`s and four address adds on
         /// what five loads do.)
         #[inline(always)]
-        unsafe fn step_sums(&self, ox: usize, bias: [int32x4_t; 4]) -> [[int32x4_t; 4]; STEP] {
-            let [mut a0, mut a1, mut a2, mut a3] = [bias; STEP];
+        unsafe fn step_sums(&self, ox: usize, bias: &[int32x4_t; 4]) -> [[int32x4_t; 4]; STEP] {
+            let a = crate::kernels::neon::splat_sums(bias);
+            let [mut a0, mut a1, mut a2, mut a3]: [[int32x4_t; 4]; STEP] =
+                core::array::from_fn(|q| core::array::from_fn(|j| a[4 * q + j]));
             let column = 64 * self.sw;
             // from the last pixel's column at one tap to the first pixel's at the next
             let next_tap = (64 * self.dw).wrapping_sub((STEP - 1) * column);

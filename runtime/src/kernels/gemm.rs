@@ -502,7 +502,7 @@ mod avx2 {
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use super::*;
-    use crate::kernels::neon::{holds_min, Requant16};
+    use crate::kernels::neon::{holds_min, splat_sums, Requant16};
     use crate::kernels::KernelPath;
     use core::arch::aarch64::*;
     use core::mem::MaybeUninit;
@@ -1057,24 +1057,10 @@ mod neon {
     struct DotSums([int32x4_t; 16]);
 
     impl DotSums {
-        /// Every pixel's sums start from `bias` (the eight channels twice): four `LD1`s
-        /// instead of sixteen register moves.
+        /// Every pixel's sums start from `bias` (the eight channels twice).
         #[inline(always)]
         unsafe fn from_bias(bias: &[int32x4_t; 4]) -> DotSums {
-            let mut a = [vdupq_n_s32(0); 16];
-            core::arch::asm!(
-                "ld1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{b}]",
-                "ld1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{b}]",
-                "ld1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{b}]",
-                "ld1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{b}]",
-                b = in(reg) bias.as_ptr(),
-                out("v16") a[0], out("v17") a[1], out("v18") a[2], out("v19") a[3],
-                out("v20") a[4], out("v21") a[5], out("v22") a[6], out("v23") a[7],
-                out("v24") a[8], out("v25") a[9], out("v26") a[10], out("v27") a[11],
-                out("v28") a[12], out("v29") a[13], out("v30") a[14], out("v31") a[15],
-                options(pure, readonly, nostack, preserves_flags),
-            );
-            DotSums(a)
+            DotSums(splat_sums(bias))
         }
 
         /// `acc[r][h] += SDOT(w_h, xs[r].4b[L])`: channels 0–3 (`w0`) and 4–7 (`w1`), four `k`

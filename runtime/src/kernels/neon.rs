@@ -204,6 +204,30 @@ impl Scale4 {
     }
 }
 
+/// Sixteen accumulators in `v16`–`v31`, each run of four a copy of `sums`: four `LD1`s
+/// instead of sixteen register moves. For kernels whose assembly keeps its accumulators in
+/// those registers.
+///
+/// # Safety
+/// NEON (every AArch64 core).
+#[inline(always)]
+pub(crate) unsafe fn splat_sums(sums: &[int32x4_t; 4]) -> [int32x4_t; 16] {
+    let mut a = [vdupq_n_s32(0); 16];
+    core::arch::asm!(
+        "ld1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{s}]",
+        "ld1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{s}]",
+        "ld1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{s}]",
+        "ld1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{s}]",
+        s = in(reg) sums.as_ptr(),
+        out("v16") a[0], out("v17") a[1], out("v18") a[2], out("v19") a[3],
+        out("v20") a[4], out("v21") a[5], out("v22") a[6], out("v23") a[7],
+        out("v24") a[8], out("v25") a[9], out("v26") a[10], out("v27") a[11],
+        out("v28") a[12], out("v29") a[13], out("v30") a[14], out("v31") a[15],
+        options(pure, readonly, nostack, preserves_flags),
+    );
+    a
+}
+
 /// Whether `weights` hold −128, outside the TFLite int8 weight range −127..=127 that kernels
 /// summing two products in int16 rely on (such layers take their widening fallbacks).
 #[target_feature(enable = "neon")]
