@@ -1,7 +1,7 @@
 //! 256-entry table lookup (`Lut` ops: hard-swish, sigmoid, … precomputed by the quantizer) on
 //! the optimised paths. AArch64 looks up sixteen bytes with one `TBL` and three `TBX` over the
-//! four 64-byte quarters of the table; AVX2 with sixteen `VPSHUFB`s per 32 bytes; 32-bit NEON with `VTBL`/`VTBX` over eight 32-byte
-//! chunks (`armv7`); other paths run the reference loop.
+//! four 64-byte quarters of the table; AVX2 with sixteen `VPSHUFB`s per 32 bytes; 32-bit NEON
+//! with `VTBL`/`VTBX` over eight 32-byte chunks (`armv7`); other paths run the reference loop.
 
 use crate::tensor::{TensorMut, TensorRef};
 
