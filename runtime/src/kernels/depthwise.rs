@@ -475,9 +475,10 @@ impl ColumnPlan {
 
 /// `SDOT` (dot-product extension), sixteen channels at a time: kernel rows are taken four at a
 /// time, and for each input column of an output row the four rows' sixteen channels are
-/// transposed once (two `ZIP` levels) into four vectors of `[channel][row]` words. Every output
-/// pixel of that row then adds, per kernel column, four `SDOT`s of a transposed input column with
-/// the same layout of weights: 64 multiply-adds per four instructions, and the transposition is
+/// transposed once (one `ST4`, interleaving the rows byte by byte) into four vectors of
+/// `[channel][row]` words. Every output pixel of that row then adds, per kernel column, four
+/// `SDOT`s of a transposed input column with the same layout of weights: 64 multiply-adds per
+/// four instructions, and the transposition is
 /// shared by all pixels whose windows cover the column. Four output pixels share each weight
 /// load. Rows past the kernel get zero weights; padding rows and columns read a row of zero
 /// points (the reference's padded reads).
