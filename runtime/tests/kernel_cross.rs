@@ -8,7 +8,7 @@
 //! the run unless those paths are supported here and were checked.
 
 use mote::kernels::check::{
-    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool,
+    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool, check_quantize,
     check_transpose, Mismatch,
 };
 use mote::KernelPath;
@@ -34,13 +34,14 @@ fn main() {
             failures += 1;
         }
     }
-    let checks: [(&str, Check); 7] = [
+    let checks: [(&str, Check); 8] = [
         ("conv2d", check_conv),
         ("fully_connected", check_fully_connected),
         ("add", check_add),
         ("mul", check_mul),
         ("pool", check_pool),
         ("lut", check_lut),
+        ("quantize", check_quantize),
         ("transpose", check_transpose),
     ];
     let mut work = vec![0u8; 1 << 16];

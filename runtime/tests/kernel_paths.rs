@@ -8,7 +8,8 @@
 //! skipped path cannot pass.
 
 use mote::kernels::check::{
-    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool, check_transpose,
+    check_add, check_conv, check_fully_connected, check_lut, check_mul, check_pool, check_quantize,
+    check_transpose,
 };
 use mote::KernelPath;
 use proptest::prelude::*;
@@ -80,6 +81,15 @@ proptest! {
         let mut work = vec![0u8; 1 << 13];
         for path in paths() {
             let r = check_lut(seed, path, &mut work);
+            prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
+        }
+    }
+
+    #[test]
+    fn quantize_paths_are_bit_exact(seed in any::<u64>()) {
+        let mut work = vec![0u8; 12 << 10];
+        for path in paths() {
+            let r = check_quantize(seed, path, &mut work);
             prop_assert!(r.is_ok(), "{} path: {:?}", path.name(), r);
         }
     }

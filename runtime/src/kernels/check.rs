@@ -526,6 +526,58 @@ pub fn check_lut(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
     )
 }
 
+/// Run one random input quantization (random length, scale and zero point; values drawn around
+/// the rounding ties, at the saturation edges and special: ±0, ±∞, NaN, subnormals, one ulp
+/// either side of a half) through the reference kernel and through `path`'s kernel, and compare
+/// every output byte. `work` needs 12 KiB.
+pub fn check_quantize(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
+    let mut rng = Rng::new(seed);
+    let n = rng.int(1, 1200) as usize;
+    let mut cut = Carver(work);
+    let (Some(xb), Some(want), Some(got)) = (cut.take(4 * n), cut.take(n), cut.take(n)) else {
+        return Err(NO_ROOM);
+    };
+    // scales from 2^-12 to 2^4, zero points anywhere in the int8 range
+    let scale = f32::from_bits(rng.int(0x3980_0000, 0x4180_0000) as u32);
+    let zero_point = rng.int(-128, 127);
+    for v in xb.chunks_exact_mut(4) {
+        let q = rng.int(-140, 140) as f32;
+        let x = match rng.next_u64() % 12 {
+            // a tie of the scaled value, and one ulp either side of it
+            0 => (q + 0.5) * scale,
+            1 => f32::from_bits(((q + 0.5) * scale).to_bits() + 1),
+            2 => f32::from_bits(((q + 0.5) * scale).to_bits().wrapping_sub(1)),
+            3 => [
+                0.0,
+                -0.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NAN,
+                1e-40,
+                -1e-40,
+                3e38,
+            ][rng.int(0, 7) as usize],
+            4 => f32::from_bits(rng.next_u64() as u32),
+            _ => q * scale + (rng.int(-1000, 1000) as f32) * scale / 1000.0,
+        };
+        v.copy_from_slice(&x.to_ne_bytes());
+    }
+    let mut yi = info(DType::I8, &[1, n], zero_point);
+    yi.scale = scale;
+    let ins = [TensorRef {
+        info: info(DType::F32, &[1, n], 0),
+        data: xb,
+    }];
+    reference_vs_path(
+        seed,
+        yi,
+        want,
+        got,
+        |outs| crate::ops::quantize::eval(&ins, outs),
+        |outs| super::quantize::eval(path, &ins, outs),
+    )
+}
+
 /// Run one random pooling (max or average, with or without padding, counted or not, or the
 /// rescaling global form) through the reference kernel and through `path`'s kernel, and compare
 /// every output byte. `work` needs 16 KiB.

@@ -20,6 +20,7 @@ pub mod mul;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod pool;
+pub mod quantize;
 pub mod simd32;
 
 /// A family of kernels.

@@ -276,6 +276,7 @@ pub(crate) fn eval(
         reason,
     };
     match op.opcode {
+        Quantize if path != KernelPath::Reference => kernels::quantize::eval(path, inputs, outputs),
         Quantize => quantize::eval(inputs, outputs),
         Dequantize => dequantize::eval(inputs, outputs),
         Conv2d => {
