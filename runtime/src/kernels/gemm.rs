@@ -317,13 +317,11 @@ mod avx2 {
             let mut spare = [0u8; 96];
             let (bp, tp) =
                 block_constants(l, b, (bias.data.as_ptr(), rq.data.as_ptr()), &mut spare);
-            let mut bias_v = _mm256_loadu_si256(bp as *const __m256i);
-            if VNNI {
-                let cells = weights.add(b * l.blocked.block_stride());
-                let sums = weight_sums(cells, groups);
-                bias_v = _mm256_sub_epi32(bias_v, _mm256_slli_epi32::<7>(sums));
-            }
-            (Requant8::from_table(tp, zp, lo, hi), bias_v)
+            let cells = weights.add(b * l.blocked.block_stride());
+            (
+                Requant8::from_table(tp, zp, lo, hi),
+                block_bias::<VNNI>(bp, cells, groups),
+            )
         };
         let cached = l.blocks().min(CACHED_BLOCKS);
         let mut constants: MaybeUninit<[(Requant8, __m256i); CACHED_BLOCKS]> =
@@ -444,6 +442,24 @@ mod avx2 {
             }
         }
         acc
+    }
+
+    /// A block's eight biases (at `bias`), for `VNNI` less 128 times each channel's weight sum
+    /// (a function with the target feature: in the caller's closure the intrinsics were calls).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_bias<const VNNI: bool>(
+        bias: *const u8,
+        cells: *const i8,
+        groups: usize,
+    ) -> __m256i {
+        let b = _mm256_loadu_si256(bias as *const __m256i);
+        if VNNI {
+            // SAFETY: `VNNI` is only instantiated on the path that requires AVX-VNNI
+            _mm256_sub_epi32(b, _mm256_slli_epi32::<7>(weight_sums(cells, groups)))
+        } else {
+            b
+        }
     }
 
     /// Per channel of a block, the sum of its weights.

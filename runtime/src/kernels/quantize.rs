@@ -61,19 +61,29 @@ unsafe fn avx2(x: &[u8], inv: f32, zp: i32, y: &mut [u8]) -> usize {
         _mm256_set1_ps(-0.0),
     );
     let zero_point = _mm256_set1_epi32(zp);
-    let one = |at: *const u8| {
+    // a function with the target feature (a closure would not have it: its intrinsics would
+    // be calls)
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn one(at: *const u8, [scale, bound, half, sign, zero_point]: [__m256; 5]) -> __m256i {
         let v = _mm256_mul_ps(_mm256_loadu_ps(at as *const f32), scale);
         let v = _mm256_and_ps(v, _mm256_cmp_ps::<_CMP_ORD_Q>(v, v));
         let v = _mm256_min_ps(_mm256_max_ps(v, _mm256_xor_ps(bound, sign)), bound);
         // ±0.5 by the sign bit: −0.0 takes −0.5 where the reference adds 0.5; both truncate to 0
         let r = _mm256_add_ps(v, _mm256_or_ps(_mm256_and_ps(v, sign), half));
-        _mm256_add_epi32(_mm256_cvttps_epi32(r), zero_point)
-    };
+        _mm256_add_epi32(_mm256_cvttps_epi32(r), _mm256_castps_si256(zero_point))
+    }
+    let k = [scale, bound, half, sign, _mm256_castsi256_ps(zero_point)];
     let n = y.len() / 32 * 32;
     let mut i = 0;
     while i < n {
         let p = x.as_ptr().add(4 * i);
-        let [a, b, c, d] = [0, 32, 64, 96].map(|o| one(p.add(o)));
+        let [a, b, c, d] = [
+            one(p, k),
+            one(p.add(32), k),
+            one(p.add(64), k),
+            one(p.add(96), k),
+        ];
         // the packs work per 128-bit half: values end up in the order 0 2 4 6 1 3 5 7 (by
         // four), which the permutation undoes
         let words = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
