@@ -344,7 +344,9 @@ mod avx2 {
                     if VNNI {
                         let dst = prepared.add(r) as *mut u8;
                         to_unsigned(row, dst);
-                        dst.add(k).write_bytes(0, DEPTH * groups - k);
+                        // the last group's 0–3 missing bytes: one word (a byte count would
+                        // be a `memset` call per row; the row has room past `k`)
+                        (dst.add(k) as *mut u32).write_unaligned(0);
                     } else {
                         let dst = prepared.add(r) as *mut i16;
                         widen(row, dst);
@@ -484,6 +486,18 @@ mod avx2 {
             let v = _mm256_loadu_si256(row.as_ptr().add(i) as *const __m256i);
             _mm256_storeu_si256(dst.add(i) as *mut __m256i, _mm256_xor_si256(v, flip));
             i += 32;
+        }
+        // the short rows of most pointwise layers (8–24 channels)
+        if i + 16 <= row.len() {
+            let v = _mm_loadu_si128(row.as_ptr().add(i) as *const __m128i);
+            let flip = _mm256_castsi256_si128(flip);
+            _mm_storeu_si128(dst.add(i) as *mut __m128i, _mm_xor_si128(v, flip));
+            i += 16;
+        }
+        if i + 8 <= row.len() {
+            let v = (row.as_ptr().add(i) as *const u64).read_unaligned();
+            (dst.add(i) as *mut u64).write_unaligned(v ^ 0x8080_8080_8080_8080);
+            i += 8;
         }
         while i < row.len() {
             dst.add(i).write(row[i] as u8 ^ 0x80);
