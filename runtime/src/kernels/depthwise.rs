@@ -478,10 +478,9 @@ impl ColumnPlan {
 /// transposed once (one `ST4`, interleaving the rows byte by byte) into four vectors of
 /// `[channel][row]` words. Every output pixel of that row then adds, per kernel column, four
 /// `SDOT`s of a transposed input column with the same layout of weights: 64 multiply-adds per
-/// four instructions, and the transposition is
-/// shared by all pixels whose windows cover the column. Four output pixels share each weight
-/// load. Rows past the kernel get zero weights; padding rows and columns read a row of zero
-/// points (the reference's padded reads).
+/// four instructions, and the transposition is shared by all pixels whose windows cover the
+/// column. Four output pixels share each weight load. Rows past the kernel get zero weights;
+/// padding rows and columns read a row of zero points (the reference's padded reads).
 #[cfg(target_arch = "aarch64")]
 mod neon_sdot {
     use super::*;
@@ -730,9 +729,9 @@ mod neon_sdot {
     impl Window {
         /// [`Window::sums`] of the [`STEP`] pixels from `ox`, in assembly: per kernel column one
         /// `LD1` of the four weight vectors and per pixel one `LD1` of its transposed column
-        /// (four vectors), post-incremented (the last one on to the next tap's first column), against
-        /// four `SDOT`s each. (The compiler's loop spends ten `LDP`s and four address adds on
-        /// what five loads do.)
+        /// (four vectors), post-incremented (the last one on to the next tap's first column),
+        /// against four `SDOT`s each. (The compiler's loop spent ten `LDP`s and four address
+        /// adds on what five loads do.) The accumulators start from `bias` by four `LD1`s.
         #[inline(always)]
         unsafe fn step_sums(&self, ox: usize, bias: &[int32x4_t; 4]) -> [[int32x4_t; 4]; STEP] {
             let a = crate::kernels::neon::splat_sums(bias);
