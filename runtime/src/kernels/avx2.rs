@@ -9,9 +9,17 @@ pub struct Requant8 {
     mult: __m256i,
     mult_odd: __m256i,
     left: __m256i,
-    right: __m256i,
-    right_m1: __m256i,
-    round: __m256i,
+    /// Per 64-bit lane (even int32 lanes), what [`Requant8::rescale`] adds to the product and
+    /// how far it then shifts; `odd_*` for the odd lanes, which shift less so that the result
+    /// lands in the upper half (and for `r = 0` left by one: `odd_left`).
+    even_add: __m256i,
+    even_shift: __m256i,
+    odd_add: __m256i,
+    odd_shift: __m256i,
+    odd_left: __m256i,
+    /// `2^(31 − r)` per int32 lane, the offset's trace in the shifted result.
+    offset: __m256i,
+    any_unshifted: bool,
     zp: __m256i,
     lo: __m256i,
     hi: __m256i,
@@ -29,23 +37,48 @@ impl Requant8 {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub unsafe fn new(m: [i32; 8], s: [i32; 8], zp: i32, lo: i8, hi: i8) -> Requant8 {
-        let left = s.map(|v| v.max(0));
-        let right = s.map(|v| (-v).max(0));
         let ld = |v: &[i32; 8]| _mm256_loadu_si256(v.as_ptr() as *const __m256i);
+        Requant8::from_vectors(ld(&m), ld(&s), zp, lo, hi)
+    }
+
+    /// From multipliers and shifts as vectors.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn from_vectors(mult: __m256i, shift: __m256i, zp: i32, lo: i8, hi: i8) -> Requant8 {
+        let zero = _mm256_setzero_si256();
+        let one = _mm256_set1_epi32(1);
+        let left = _mm256_max_epi32(shift, zero);
+        let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+        // 2^62 (keeps the sum positive for the logical shifts) + 2^30 (the doubling high
+        // multiply's rounding) + 2^(30 + r) for r > 0 (the right shift's rounding)
+        let add = |r: __m256i| {
+            let base = _mm256_set1_epi64x((1 << 62) + (1 << 30));
+            let round = _mm256_sllv_epi64(_mm256_set1_epi64x(1 << 30), r);
+            let shifted = _mm256_cmpgt_epi64(r, _mm256_setzero_si256());
+            _mm256_add_epi64(base, _mm256_and_si256(round, shifted))
+        };
+        // int32 lanes 0, 2, 4, 6 and 1, 3, 5, 7 as 64-bit lanes (values ≥ 0)
+        let even = |v: __m256i| _mm256_and_si256(v, _mm256_set1_epi64x(0xFFFF_FFFF));
+        let odd = |v: __m256i| _mm256_srli_epi64::<32>(v);
+        let unshifted = _mm256_cmpeq_epi32(right, zero);
         Requant8 {
-            mult: ld(&m),
-            mult_odd: _mm256_shuffle_epi32::<0xF5>(ld(&m)),
-            left: ld(&left),
-            right: ld(&right),
-            right_m1: ld(&right.map(|r| (r - 1).max(0))),
-            round: ld(&right.map(|r| (r > 0) as i32)),
+            mult,
+            mult_odd: _mm256_shuffle_epi32::<0xF5>(mult),
+            left,
+            even_add: add(even(right)),
+            even_shift: _mm256_add_epi64(even(right), _mm256_set1_epi64x(31)),
+            odd_add: add(odd(right)),
+            odd_shift: odd(_mm256_max_epi32(_mm256_sub_epi32(right, one), zero)),
+            odd_left: odd(_mm256_and_si256(unshifted, one)),
+            offset: _mm256_sllv_epi32(one, _mm256_sub_epi32(_mm256_set1_epi32(31), right)),
+            any_unshifted: _mm256_movemask_epi8(unshifted) != 0,
             zp: _mm256_set1_epi32(zp),
             lo: _mm256_set1_epi32(lo as i32),
             hi: _mm256_set1_epi32(hi as i32),
             zp16: _mm256_set1_epi16(zp as i16),
             lo8: _mm256_set1_epi8(lo),
             hi8: _mm256_set1_epi8(hi),
-            any_left: left.iter().any(|&l| l > 0),
+            any_left: _mm256_movemask_epi8(_mm256_cmpgt_epi32(shift, zero)) != 0,
         }
     }
 
@@ -65,25 +98,7 @@ impl Requant8 {
             _mm256_permute2x128_si256::<0x20>(t0, t1),
             _mm256_permute2x128_si256::<0x31>(t0, t1),
         );
-        let zero = _mm256_setzero_si256();
-        let left = _mm256_max_epi32(shift, zero);
-        let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-        let one = _mm256_set1_epi32(1);
-        Requant8 {
-            mult,
-            mult_odd: _mm256_shuffle_epi32::<0xF5>(mult),
-            left,
-            right,
-            right_m1: _mm256_max_epi32(_mm256_sub_epi32(right, one), zero),
-            round: _mm256_min_epi32(right, one),
-            zp: _mm256_set1_epi32(zp),
-            lo: _mm256_set1_epi32(lo as i32),
-            hi: _mm256_set1_epi32(hi as i32),
-            zp16: _mm256_set1_epi16(zp as i16),
-            lo8: _mm256_set1_epi8(lo),
-            hi8: _mm256_set1_epi8(hi),
-            any_left: _mm256_movemask_epi8(_mm256_cmpgt_epi32(shift, zero)) != 0,
-        }
+        Requant8::from_vectors(mult, shift, zp, lo, hi)
     }
 
     /// Requantize eight accumulators; the results lie in the clamp range.
@@ -148,22 +163,28 @@ impl Requant8 {
             let sat = _mm256_xor_si256(_mm256_srai_epi32::<31>(x), _mm256_set1_epi32(i32::MAX));
             x = _mm256_blendv_epi8(sat, shifted, exact);
         }
-        // (x·m + 2^30) >> 31 in 64 bits, even and odd lanes apart; fits 32 bits as m ≥ 0
-        // (`VPMULDQ` multiplies the even lanes; the odd ones are moved down by a shuffle, and
-        // their result moved up by a left shift of 1, which puts bits 31..63 in the top half)
-        let half = _mm256_set1_epi64x(1 << 30);
-        let even = _mm256_add_epi64(_mm256_mul_epi32(x, self.mult), half);
-        let odd = _mm256_add_epi64(
-            _mm256_mul_epi32(_mm256_shuffle_epi32::<0xF5>(x), self.mult_odd),
-            half,
+        // The doubling high multiply and the rounding right shift by r in one 64-bit step:
+        // floor((floor((x·m + 2^30) / 2^31) + 2^(r−1)) / 2^r) = floor((x·m + 2^30 + 2^(30+r))
+        // / 2^(31+r)) for r ≥ 1 (the first floor drops less than 2^31 from a sum whose
+        // multiples of 2^31 alone decide the second), both roundings half up as the reference
+        // does them. 2^62 is added so that a logical shift serves (AVX2 has no 64-bit
+        // arithmetic one): |x·m| < 2^62, and it leaves 2^(31−r), subtracted at the end. Odd
+        // lanes shift by r − 1 (left by 1 for r = 0), which puts their result in the upper half.
+        let even = _mm256_srlv_epi64(
+            _mm256_add_epi64(_mm256_mul_epi32(x, self.mult), self.even_add),
+            self.even_shift,
         );
-        let p = _mm256_blend_epi32::<0b1010_1010>(
-            _mm256_srli_epi64::<31>(even),
-            _mm256_slli_epi64::<1>(odd),
+        let mut odd = _mm256_srlv_epi64(
+            _mm256_add_epi64(
+                _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.mult_odd),
+                self.odd_add,
+            ),
+            self.odd_shift,
         );
-        // rounding right shift: (p >> r) + bit r-1 of p
-        let bit = _mm256_and_si256(_mm256_srav_epi32(p, self.right_m1), self.round);
-        _mm256_add_epi32(_mm256_srav_epi32(p, self.right), bit)
+        if self.any_unshifted {
+            odd = _mm256_sllv_epi64(odd, self.odd_left);
+        }
+        _mm256_sub_epi32(_mm256_blend_epi32::<0b1010_1010>(even, odd), self.offset)
     }
 }
 
@@ -225,4 +246,67 @@ pub unsafe fn narrow16(a: __m256i, b: __m256i) -> __m128i {
         _mm256_castsi256_si128(words),
         _mm256_extracti128_si256::<1>(words),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::{requantize_nonneg, MAX_SHIFT, MIN_SHIFT};
+
+    /// Every shift, extreme and random accumulators and multipliers, lane by lane against the
+    /// scalar definition (the kernel checks draw shifts from a narrower, realistic range).
+    #[test]
+    fn rescale_matches_the_scalar_form_at_the_extremes() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut rng = crate::kernels::check::Rng::new(7);
+        let accs = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -1,
+            0,
+            1,
+            1 << 30,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let mults = [0, 1, 1 << 30, (1 << 30) + 1, i32::MAX - 1, i32::MAX];
+        for round in 0..400 {
+            let pick = |rng: &mut crate::kernels::check::Rng, from: &[i32]| {
+                if rng.int(0, 1) == 0 {
+                    from[rng.int(0, from.len() as i32 - 1) as usize]
+                } else {
+                    rng.next_u64() as i32
+                }
+            };
+            let m: [i32; 8] = core::array::from_fn(|_| pick(&mut rng, &mults).max(0));
+            let s: [i32; 8] = core::array::from_fn(|i| {
+                if round < 62 && i == 0 {
+                    MIN_SHIFT + round
+                } else {
+                    rng.int(MIN_SHIFT, MAX_SHIFT)
+                }
+            });
+            let x: [i32; 8] = core::array::from_fn(|_| pick(&mut rng, &accs));
+            let mut got = [0i32; 8];
+            // SAFETY: AVX2 detected above.
+            unsafe {
+                let r = Requant8::new(m, s, 0, -128, 127);
+                let v = r.rescale(_mm256_loadu_si256(x.as_ptr() as *const __m256i));
+                _mm256_storeu_si256(got.as_mut_ptr() as *mut __m256i, v);
+            }
+            for i in 0..8 {
+                assert_eq!(
+                    got[i],
+                    requantize_nonneg(x[i], m[i], s[i]),
+                    "acc {} multiplier {} shift {}",
+                    x[i],
+                    m[i],
+                    s[i]
+                );
+            }
+        }
+    }
 }
