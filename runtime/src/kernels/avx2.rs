@@ -148,6 +148,26 @@ impl Requant8 {
         _mm256_min_epi8(_mm256_max_epi8(b, self.lo8), self.hi8)
     }
 
+    /// Requantize sixteen channels of one pixel, `a` (this requantization's eight channels)
+    /// then `b` (`high`'s), to sixteen bytes in order, narrowing before the zero point is added
+    /// as [`Requant8::apply4`] does (the zero point and clamp are this one's).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; the zero point must lie in the int8 range.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn apply_pair(&self, high: &Requant8, a: __m256i, b: __m256i) -> __m128i {
+        // words [a0-3, b0-3 | a4-7, b4-7]; the quadword permutation puts a's before b's
+        let words =
+            _mm256_permute4x64_epi64::<0xD8>(_mm256_packs_epi32(self.rescale(a), high.rescale(b)));
+        let w = _mm256_adds_epi16(words, self.zp16);
+        let bytes = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
+        _mm_min_epi8(
+            _mm_max_epi8(bytes, _mm256_castsi256_si128(self.lo8)),
+            _mm256_castsi256_si128(self.hi8),
+        )
+    }
+
     /// [`crate::quant::requantize_nonneg`] of eight lanes: no zero point, no clamp.
     ///
     /// # Safety
@@ -231,21 +251,6 @@ impl ToInt for __m256 {
     unsafe fn to_int(self) -> __m256i {
         _mm256_castps_si256(self)
     }
-}
-
-/// Sixteen in-range int32 lanes (`a` then `b`, each −128..=127) as sixteen bytes in order.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[inline]
-#[target_feature(enable = "avx2")]
-pub unsafe fn narrow16(a: __m256i, b: __m256i) -> __m128i {
-    // packs works within 128-bit halves: [a0-3, b0-3 | a4-7, b4-7] → reorder the quads
-    let words = _mm256_permute4x64_epi64::<0xD8>(_mm256_packs_epi32(a, b));
-    _mm_packs_epi16(
-        _mm256_castsi256_si128(words),
-        _mm256_extracti128_si256::<1>(words),
-    )
 }
 
 #[cfg(test)]

@@ -905,7 +905,7 @@ mod neon_sdot {
 #[cfg(target_arch = "x86_64")]
 mod vnni_rows {
     use super::*;
-    use crate::kernels::avx2::{narrow16, Requant8};
+    use crate::kernels::avx2::Requant8;
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -1036,7 +1036,7 @@ mod vnni_rows {
                         dw: win.dilation[1],
                     };
                     let finish = |at: usize, s: [__m256i; 2]| {
-                        let bytes = narrow16(rq0.apply(s[0]), rq1.apply(s[1]));
+                        let bytes = rq0.apply_pair(rq1, s[0], s[1]);
                         _mm_storeu_si128(out.add(at * c) as *mut __m128i, bytes);
                     };
                     // rows outside the window read only padding: every row's zero-point
@@ -1344,10 +1344,11 @@ mod avx2_wide {
         /// Requantize block `b`'s sums and store its sixteen outputs at `at`.
         #[inline(always)]
         unsafe fn finish(&mut self, b: usize, [acc_lo, acc_hi]: [__m256i; 2], at: usize) {
-            let r0 = self.requant[2 * b].apply(_mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi));
-            let r1 =
-                self.requant[2 * b + 1].apply(_mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi));
-            let bytes = crate::kernels::avx2::narrow16(r0, r1);
+            let bytes = self.requant[2 * b].apply_pair(
+                &self.requant[2 * b + 1],
+                _mm256_permute2x128_si256::<0x20>(acc_lo, acc_hi),
+                _mm256_permute2x128_si256::<0x31>(acc_lo, acc_hi),
+            );
             let out = &mut self.y[at..at + 16];
             _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, bytes);
         }
