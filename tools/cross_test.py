@@ -213,6 +213,8 @@ def host_x86_paths():
     paths = ["avx2"] if "avx2" in flags else []
     if "avx2" in flags and "avx_vnni" in flags:
         paths.append("avxvnni")
+        if all(f in flags for f in ("avx512f", "avx512bw", "avx512vbmi")):
+            paths.append("avx512")
     return paths
 
 

@@ -28,7 +28,7 @@ pub fn eval(
     let _ = path;
     #[cfg(target_arch = "x86_64")]
     if path.has_avx2() {
-        let vnni = path == super::KernelPath::AvxVnni;
+        let vnni = path.has_avxvnni();
         // SAFETY: the AVX2 paths are only selected on CPUs that have them; the VNNI kernel
         // only runs on the path that requires AVX-VNNI.
         let done = unsafe {

@@ -59,7 +59,7 @@ pub(super) fn eval(
         // SAFETY: the AVX2 paths are only selected on CPUs that have them; `Layer::new`
         // checked every length the kernel relies on.
         unsafe {
-            if path == super::KernelPath::AvxVnni {
+            if path.has_avxvnni() {
                 avx2::eval_vnni(&layer, ins, outs)
             } else {
                 avx2::eval(&layer, ins, outs)

@@ -41,11 +41,14 @@ pub enum KernelPath {
     Avx2,
     /// x86-64 AVX2 with AVX-VNNI: the AVX2 kernels, matrix products with VPDPBUSD.
     AvxVnni,
+    /// x86-64 with AVX-512 (F, BW, VBMI) as well as AVX2 and AVX-VNNI: the AVX-VNNI kernels,
+    /// table lookups with VPERMI2B.
+    Avx512,
 }
 
 impl KernelPath {
     /// Every path, in order of preference from slowest to fastest.
-    pub const ALL: [KernelPath; 7] = [
+    pub const ALL: [KernelPath; 8] = [
         KernelPath::Reference,
         KernelPath::Dsp,
         KernelPath::Neon,
@@ -53,6 +56,7 @@ impl KernelPath {
         KernelPath::I8mm,
         KernelPath::Avx2,
         KernelPath::AvxVnni,
+        KernelPath::Avx512,
     ];
 
     /// Short name (as in `MOTE_ISA` and `mote bench --json`).
@@ -65,6 +69,7 @@ impl KernelPath {
             KernelPath::I8mm => "i8mm",
             KernelPath::Avx2 => "avx2",
             KernelPath::AvxVnni => "avxvnni",
+            KernelPath::Avx512 => "avx512",
         }
     }
 
@@ -84,15 +89,24 @@ impl KernelPath {
             KernelPath::Dsp => cfg!(mote_dsp),
             KernelPath::Avx2 => avx2_detected(),
             KernelPath::AvxVnni => avx2_detected() && avxvnni_detected(),
+            KernelPath::Avx512 => avx2_detected() && avxvnni_detected() && avx512_detected(),
             KernelPath::Neon => cfg!(any(target_arch = "aarch64", mote_arm32_neon)),
             KernelPath::Dotprod => arm64_detected(KernelPath::Dotprod),
             KernelPath::I8mm => arm64_detected(KernelPath::I8mm),
         }
     }
 
-    /// Whether the path runs the AVX2 kernels (AVX2 itself, or AVX2 with AVX-VNNI).
+    /// Whether the path runs the AVX2 kernels (AVX2 itself, with AVX-VNNI, or with AVX-512).
     pub fn has_avx2(self) -> bool {
-        matches!(self, KernelPath::Avx2 | KernelPath::AvxVnni)
+        matches!(
+            self,
+            KernelPath::Avx2 | KernelPath::AvxVnni | KernelPath::Avx512
+        )
+    }
+
+    /// Whether the path runs the AVX-VNNI matrix products (`VPDPBUSD`).
+    pub fn has_avxvnni(self) -> bool {
+        matches!(self, KernelPath::AvxVnni | KernelPath::Avx512)
     }
 
     /// The fastest supported path.
@@ -115,7 +129,8 @@ impl KernelPath {
                     "MOTE_ISA names a kernel path this build or CPU cannot run",
                 )),
                 None => Err(crate::Error::BadArgument(
-                    "MOTE_ISA must be one of: reference, dsp, neon, dotprod, i8mm, avx2, avxvnni",
+                    "MOTE_ISA must be one of: reference, dsp, neon, dotprod, i8mm, avx2, avxvnni, \
+                     avx512",
                 )),
             };
         }
@@ -150,6 +165,27 @@ fn avxvnni_detected() -> bool {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn avxvnni_detected() -> bool {
+    false
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn avx512_detected() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vbmi")
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+fn avx512_detected() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vbmi"
+    ))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_detected() -> bool {
     false
 }
 
