@@ -172,6 +172,10 @@ fn round_half_away_f64(x: f64) -> i64 {
     }
 }
 
+/// ±2^30: [`quantize_f32`] bounds the scaled value to this before rounding (the vector
+/// kernels in `kernels::quantize` do the same steps).
+pub(crate) const QUANTIZE_BOUND: f32 = 1073741824.0;
+
 /// Quantize one real value: `clamp(round(x * inv_scale) + zero_point, -128, 127)`.
 ///
 /// The runtime multiplies by `inv_scale = 1.0f32 / scale` (computed once per tensor) instead of
@@ -182,12 +186,11 @@ pub fn quantize_f32(x: f32, inv_scale: f32, zero_point: i32) -> i8 {
     // int8 (for any |zero_point| < 2^29), in a branch-free form that vectorises: bounding the
     // scaled value to ±2^30 first changes no result (beyond it everything saturates anyway)
     // and lets the truncating conversion skip its saturation checks; NaN maps to 0 as before.
-    const BOUND: f32 = 1073741824.0;
     let v = x * inv_scale;
     let v = if v.is_nan() {
         0.0
     } else {
-        v.clamp(-BOUND, BOUND)
+        v.clamp(-QUANTIZE_BOUND, QUANTIZE_BOUND)
     };
     let r = v + if v >= 0.0 { 0.5 } else { -0.5 };
     // SAFETY: `r` is finite and within ±2^30 (the 0.5 is absorbed at that magnitude), so the

@@ -7,9 +7,8 @@
 
 use crate::tensor::{TensorMut, TensorRef};
 
-/// ±2^30, the reference's bound on the scaled value.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const BOUND: f32 = 1073741824.0;
+use crate::quant::QUANTIZE_BOUND as BOUND;
 
 /// Same contract and results as [`crate::ops::quantize::eval`].
 pub fn eval(path: super::KernelPath, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
