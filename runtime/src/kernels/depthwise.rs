@@ -676,7 +676,7 @@ mod neon_sdot {
                         ox += STEP;
                     }
                     while ox < ow {
-                        let [s] = window.sums::<1>(ox, start);
+                        let s = window.sums(ox, start);
                         store::<HALF>(out.add(ox * c), rq.apply(s));
                         ox += 1;
                     }
@@ -698,36 +698,25 @@ mod neon_sdot {
     }
 
     impl Window {
-        /// The sums of output pixels `ox .. ox + P` (sixteen channels each, from `bias`).
+        /// The sums of output pixel `ox` (sixteen channels, from `bias`): the pixels a
+        /// [`Window::step_sums`] step leaves at the end of a row.
         #[inline(always)]
-        unsafe fn sums<const P: usize>(
-            &self,
-            ox: usize,
-            bias: [int32x4_t; 4],
-        ) -> [[int32x4_t; 4]; P] {
-            // SAFETY: `eval` returned early for an empty kernel. (Non-empty loops: one copy of
-            // the accumulator set-up.)
-            core::hint::assert_unchecked(self.kw > 0);
-            let mut acc = [bias; P];
+        unsafe fn sums(&self, ox: usize, bias: [int32x4_t; 4]) -> [int32x4_t; 4] {
+            let mut acc = bias;
             for g in 0..self.groups {
                 let cols = self.cols.add(g * MAX_COLUMNS * 4);
                 for kx in 0..self.kw {
                     let w = self.weights.add((g * self.kw + kx) * 4);
-                    let wv = [*w, *w.add(1), *w.add(2), *w.add(3)];
-                    for (q, a) in acc.iter_mut().enumerate() {
-                        let t = cols.add(((ox + q) * self.sw + kx * self.dw) * 4);
-                        for j in 0..4 {
-                            a[j] = sdot(a[j], *t.add(j), wv[j]);
-                        }
+                    let t = cols.add((ox * self.sw + kx * self.dw) * 4);
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = sdot(*a, *t.add(j), *w.add(j));
                     }
                 }
             }
             acc
         }
-    }
 
-    impl Window {
-        /// [`Window::sums`] of the [`STEP`] pixels from `ox`, in assembly: per kernel column one
+        /// The sums of the [`STEP`] pixels from `ox`, in assembly: per kernel column one
         /// `LD1` of the four weight vectors and per pixel one `LD1` of its transposed column
         /// (four vectors), post-incremented (the last one on to the next tap's first column),
         /// against four `SDOT`s each. (The compiler's loop spent ten `LDP`s and four address
