@@ -101,7 +101,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=300)
     ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--host-x86-paths", action="store_true",
+                    help="print the x86 kernel paths this CPU runs (comma-separated) and stop")
     a = ap.parse_args()
+    if a.host_x86_paths:
+        print(",".join(host_x86_paths()))
+        return
     subprocess.run(["cargo", "build", "-q", "-p", "mote-cli"], cwd=ROOT, check=True)
 
     arm_mote = {}
