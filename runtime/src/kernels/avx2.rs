@@ -6,27 +6,27 @@ use core::arch::x86_64::*;
 /// Eight lanes of [`crate::quant::requantize_nonneg`], output zero point and clamp, each lane
 /// with its own multiplier and shift; bit-exact with the scalar form.
 pub struct Requant8 {
-    mult: __m256i,
-    mult_odd: __m256i,
-    left: __m256i,
+    pub(super) mult: __m256i,
+    pub(super) mult_odd: __m256i,
+    pub(super) left: __m256i,
     /// Per 64-bit lane (even int32 lanes), what [`Requant8::rescale`] adds to the product and
     /// how far it then shifts; `odd_*` for the odd lanes, which shift less so that the result
     /// lands in the upper half (and for `r = 0` left by one: `odd_left`).
-    even_add: __m256i,
-    even_shift: __m256i,
-    odd_add: __m256i,
-    odd_shift: __m256i,
-    odd_left: __m256i,
+    pub(super) even_add: __m256i,
+    pub(super) even_shift: __m256i,
+    pub(super) odd_add: __m256i,
+    pub(super) odd_shift: __m256i,
+    pub(super) odd_left: __m256i,
     /// `2^(31 − r)` per int32 lane, the offset's trace in the shifted result.
-    offset: __m256i,
-    any_unshifted: bool,
-    zp: __m256i,
-    lo: __m256i,
-    hi: __m256i,
-    zp16: __m256i,
-    lo8: __m256i,
-    hi8: __m256i,
-    any_left: bool,
+    pub(super) offset: __m256i,
+    pub(super) any_unshifted: bool,
+    pub(super) zp: __m256i,
+    pub(super) lo: __m256i,
+    pub(super) hi: __m256i,
+    pub(super) zp16: __m256i,
+    pub(super) lo8: __m256i,
+    pub(super) hi8: __m256i,
+    pub(super) any_left: bool,
 }
 
 impl Requant8 {

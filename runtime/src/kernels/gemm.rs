@@ -59,7 +59,9 @@ pub(super) fn eval(
         // SAFETY: the AVX2 paths are only selected on CPUs that have them; `Layer::new`
         // checked every length the kernel relies on.
         unsafe {
-            if path.has_avxvnni() {
+            if path == super::KernelPath::Avx512 && layer.blocks() > 1 {
+                avx512::eval(&layer, ins, outs)
+            } else if path.has_avxvnni() {
                 avx2::eval_vnni(&layer, ins, outs)
             } else {
                 avx2::eval(&layer, ins, outs)
@@ -450,7 +452,7 @@ mod avx2 {
     /// (a function with the target feature: in the caller's closure the intrinsics were calls).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn block_bias<const VNNI: bool>(
+    pub(super) unsafe fn block_bias<const VNNI: bool>(
         bias: *const u8,
         cells: *const i8,
         groups: usize,
@@ -517,6 +519,207 @@ mod avx2 {
         while i < row.len() {
             dst.add(i).write(row[i] as i16);
             i += 1;
+        }
+    }
+}
+
+/// AVX-512 (`avx512` path): the AVX-VNNI kernel on 512-bit vectors, two blocks of channels at
+/// a time. A cell of each block (eight channels × four `k`) makes one operand of sixteen
+/// channels, so one `VPDPBUSD` does 64 multiply-adds of a pixel, and one [`Requant16`] step
+/// serves sixteen channels. An odd last block is paired with itself (its second half is
+/// computed and dropped). Rows read in place are made unsigned in one pass over the tile's
+/// consecutive pixels: a row's last group then reads the next row's first bytes, which meet
+/// the zero padding of the weights.
+///
+/// [`Requant16`]: crate::kernels::avx512::Requant16
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::block_bias;
+    use super::*;
+    use crate::kernels::avx2::Requant8;
+    use crate::kernels::avx512::Requant16;
+    use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
+
+    /// Pixels per tile: one accumulator each, eight sharing a joined cell.
+    const T: usize = 8;
+    /// Block pairs whose constants are prepared once per op.
+    const CACHED_PAIRS: usize = CACHED_BLOCKS / 2;
+
+    /// The two blocks of pair `p` (the same block twice for an odd last one).
+    fn pair_blocks(l: &Layer<'_>, p: usize) -> [usize; 2] {
+        [2 * p, (2 * p + 1).min(l.blocks() - 1)]
+    }
+
+    #[target_feature(enable = "avx2,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn eval(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let (k, co) = (l.k, l.co);
+        let groups = l.blocked.groups();
+        let weights = w.data.as_ptr() as *const i8;
+        let pairs = l.blocks().div_ceil(2);
+        // the tile's rows as unsigned bytes: `T·k` consecutive ones (in place), or rows
+        // `k` rounded up to a group apart; four more bytes for the last row's last group
+        let mut prepared: MaybeUninit<[u8; T * (MAX_K + 4) + 4]> = MaybeUninit::uninit();
+        let prepared = prepared.as_mut_ptr() as *mut u8;
+        let mut storage = MaybeUninit::uninit();
+        let mut cols = column_buffers::<T>(&mut storage, l);
+        let constants_of = |p: usize| -> (Requant16, __m512i) {
+            let [b0, b1] = pair_blocks(l, p);
+            let (r0, bias0) = block(l, b0, (bias.data.as_ptr(), rq.data.as_ptr()), weights);
+            let (r1, bias1) = block(l, b1, (bias.data.as_ptr(), rq.data.as_ptr()), weights);
+            (Requant16::join(&r0, &r1), join(bias0, bias1))
+        };
+        let cached = pairs.min(CACHED_PAIRS);
+        let mut constants: MaybeUninit<[(Requant16, __m512i); CACHED_PAIRS]> =
+            MaybeUninit::uninit();
+        let constants = constants.as_mut_ptr() as *mut (Requant16, __m512i);
+        for p in 0..cached {
+            constants.add(p).write(constants_of(p));
+        }
+        let xd = x.as_i8();
+        let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
+        let yd = outs[0].as_i8_mut();
+        for img in 0..l.images {
+            let image = &xd[img * image_len..(img + 1) * image_len];
+            let out = yd[img * l.pixels * co..(img + 1) * l.pixels * co].as_mut_ptr();
+            let mut px = 0;
+            while px < l.pixels {
+                let live = T.min(l.pixels - px);
+                let stride = if l.in_place && live == T {
+                    flip(image[px * k..(px + T) * k].as_ptr(), prepared, T * k);
+                    k
+                } else {
+                    let stride = k.div_ceil(DEPTH) * DEPTH;
+                    for (r, col) in cols.iter_mut().enumerate() {
+                        // rows past the end repeat the last pixel (computed, not stored)
+                        let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
+                        flip(row.as_ptr(), prepared.add(r * stride), k);
+                    }
+                    stride
+                };
+                // the last row's missing bytes of its last group (earlier rows' are the next
+                // row's first bytes, or were overwritten by them)
+                (prepared.add((T - 1) * stride + k) as *mut u32).write_unaligned(0);
+                let rows: [*const u8; T] =
+                    core::array::from_fn(|r| prepared.add(r * stride) as *const u8);
+                for p in 0..pairs {
+                    let made;
+                    let (requant, bias_v) = if p < cached {
+                        &*constants.add(p)
+                    } else {
+                        made = constants_of(p);
+                        &made
+                    };
+                    let [b0, b1] = pair_blocks(l, p);
+                    let cells = [b0, b1].map(|b| weights.add(b * l.blocked.block_stride()));
+                    let sums = dpbusd_sums(cells, groups, rows, *bias_v);
+                    let channels = if b1 == b0 {
+                        l.live_channels(b0)
+                    } else {
+                        ROWS + l.live_channels(b1)
+                    };
+                    // every pixel requantized before the first store (see the AVX2 kernel)
+                    let bytes = [
+                        requant.apply4([sums[0], sums[1], sums[2], sums[3]]),
+                        requant.apply4([sums[4], sums[5], sums[6], sums[7]]),
+                    ];
+                    store(out.add(px * co + ROWS * b0), co, bytes, (live, channels));
+                }
+                px += T;
+            }
+        }
+    }
+
+    /// Block `b`'s requantization and compensated bias.
+    #[inline]
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn block(
+        l: &Layer<'_>,
+        b: usize,
+        tensors: (*const u8, *const u8),
+        weights: *const i8,
+    ) -> (Requant8, __m256i) {
+        let mut spare = [0u8; 96];
+        let (bp, tp) = block_constants(l, b, tensors, &mut spare);
+        let cells = weights.add(b * l.blocked.block_stride());
+        let (lo, hi) = l.clamp;
+        (
+            Requant8::from_table(tp, l.zero_point, lo, hi),
+            block_bias::<true>(bp, cells, l.blocked.groups()),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn join(low: __m256i, high: __m256i) -> __m512i {
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+    }
+
+    /// Sixteen channels' sums (from `bias`, compensated) of `T` unsigned rows: per group one
+    /// joined cell of the two blocks and one `VPDPBUSD` per pixel.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni")]
+    unsafe fn dpbusd_sums(
+        cells: [*const i8; 2],
+        groups: usize,
+        rows: [*const u8; T],
+        bias: __m512i,
+    ) -> [__m512i; T] {
+        let mut acc = [bias; T];
+        for g in 0..groups {
+            let cell = join(
+                _mm256_loadu_si256(cells[0].add(g * CELL) as *const __m256i),
+                _mm256_loadu_si256(cells[1].add(g * CELL) as *const __m256i),
+            );
+            for r in 0..T {
+                let run = (rows[r].add(DEPTH * g) as *const i32).read_unaligned();
+                acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(run), cell);
+            }
+        }
+        acc
+    }
+
+    /// `n` bytes from `src` with their sign bits flipped (`x + 128` as unsigned) to `dst`; the
+    /// tail by masked loads and stores (bytes outside the mask are not touched).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw")]
+    unsafe fn flip(src: *const i8, dst: *mut u8, n: usize) {
+        let sign = _mm512_set1_epi8(i8::MIN);
+        let mut i = 0;
+        while i + 64 <= n {
+            let v = _mm512_loadu_si512(src.add(i) as *const __m512i);
+            _mm512_storeu_si512(dst.add(i) as *mut __m512i, _mm512_xor_si512(v, sign));
+            i += 64;
+        }
+        if i < n {
+            let mask: __mmask64 = (1u64 << (n - i)) - 1;
+            let v = _mm512_maskz_loadu_epi8(mask, src.add(i));
+            _mm512_mask_storeu_epi8(dst.add(i) as *mut i8, mask, _mm512_xor_si512(v, sign));
+        }
+    }
+
+    /// Store the first `live` pixels' first `channels` bytes of a tile (`bytes[q]` holds
+    /// pixels `4q .. 4q + 4`, sixteen bytes each), `co` bytes apart from `dst`.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    unsafe fn store(
+        dst: *mut i8,
+        co: usize,
+        bytes: [__m512i; 2],
+        (live, channels): (usize, usize),
+    ) {
+        let mut lanes = [_mm_setzero_si128(); T];
+        _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, bytes[0]);
+        _mm512_storeu_si512(lanes.as_mut_ptr().add(4) as *mut __m512i, bytes[1]);
+        let mask: __mmask16 = ((1u32 << channels) - 1) as u16;
+        for (r, v) in lanes.iter().enumerate().take(live) {
+            let at = dst.add(r * co);
+            if channels == 16 {
+                _mm_storeu_si128(at as *mut __m128i, *v);
+            } else {
+                _mm_mask_storeu_epi8(at, mask, *v);
+            }
         }
     }
 }

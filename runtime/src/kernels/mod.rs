@@ -8,6 +8,8 @@
 pub mod add;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 pub mod check;
 pub mod conv;
 pub mod depthwise;
@@ -41,8 +43,9 @@ pub enum KernelPath {
     Avx2,
     /// x86-64 AVX2 with AVX-VNNI: the AVX2 kernels, matrix products with VPDPBUSD.
     AvxVnni,
-    /// x86-64 with AVX-512 (F, BW, VBMI) as well as AVX2 and AVX-VNNI: the AVX-VNNI kernels,
-    /// table lookups with VPERMI2B.
+    /// x86-64 with AVX-512 (F, BW, VL, VBMI, VNNI) as well as AVX2 and AVX-VNNI: matrix
+    /// products and depthwise convolutions on 512-bit vectors (sixteen channels per
+    /// `VPDPBUSD`), table lookups with VPERMI2B, the AVX-VNNI kernels elsewhere.
     Avx512,
 }
 
@@ -172,7 +175,9 @@ fn avxvnni_detected() -> bool {
 fn avx512_detected() -> bool {
     std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("avx512vbmi")
+        && std::is_x86_feature_detected!("avx512vnni")
 }
 
 #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
@@ -180,7 +185,9 @@ fn avx512_detected() -> bool {
     cfg!(all(
         target_feature = "avx512f",
         target_feature = "avx512bw",
-        target_feature = "avx512vbmi"
+        target_feature = "avx512vl",
+        target_feature = "avx512vbmi",
+        target_feature = "avx512vnni"
     ))
 }
 
