@@ -32,7 +32,8 @@ pub fn eval(
         // SAFETY: the AVX2 paths are only selected on CPUs that have them; the VNNI kernel
         // only runs on the path that requires AVX-VNNI.
         let done = unsafe {
-            (vnni && vnni_rows::eval(p, ins, outs))
+            (path == super::KernelPath::Avx512 && vnni_rows::eval_wide(p, ins, outs))
+                || (vnni && vnni_rows::eval(p, ins, outs))
                 || avx2_wide::eval(p, ins, outs)
                 || avx2::eval(p, ins, outs)
         };
@@ -895,6 +896,7 @@ mod neon_sdot {
 mod vnni_rows {
     use super::*;
     use crate::kernels::avx2::Requant8;
+    use crate::kernels::avx512::Requant16;
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -908,6 +910,30 @@ mod vnni_rows {
     /// Returns `false` (nothing written) when the shape is not covered.
     #[target_feature(enable = "avx2,avxvnni")]
     pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        run::<false>(p, ins, outs)
+    }
+
+    /// [`eval`] with each pixel's sixteen channels in one 512-bit vector (the two halves of a
+    /// transposed column or of a weight column are consecutive, so each is one load): one
+    /// `VPDPBUSD` per tap and pixel, and one [`Requant16`] step per four pixels.
+    ///
+    /// [`Requant16`]: crate::kernels::avx512::Requant16
+    #[target_feature(enable = "avx2,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn eval_wide(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        run::<true>(p, ins, outs)
+    }
+
+    /// The kernel; `WIDE` chooses the 512-bit sums and requantization.
+    #[inline(always)]
+    unsafe fn run<const WIDE: bool>(
         p: &ConvParams,
         ins: &[TensorRef<'_>],
         outs: &mut [TensorMut<'_>],
@@ -1014,7 +1040,7 @@ mod vnni_rows {
                     } else {
                         wb = wb.add(first / ROWS * kw * 2);
                     }
-                    let (rq0, rq1) = (&(*constants.add(2 * b)).0, &(*constants.add(2 * b + 1)).0);
+                    let requant = (&(*constants.add(2 * b)).0, &(*constants.add(2 * b + 1)).0);
                     let out = yd.as_mut_ptr().add(((img * oh + oy) * ow) * c + c0);
                     let window = Window {
                         cols,
@@ -1023,10 +1049,6 @@ mod vnni_rows {
                         kw,
                         sw: win.stride[1],
                         dw: win.dilation[1],
-                    };
-                    let finish = |at: usize, s: [__m256i; 2]| {
-                        let bytes = rq0.apply_pair(rq1, s[0], s[1]);
-                        _mm_storeu_si128(out.add(at * c) as *mut __m128i, bytes);
                     };
                     // rows outside the window read only padding: every row's zero-point
                     // products less the window's
@@ -1038,18 +1060,11 @@ mod vnni_rows {
                             _mm256_sub_epi32(all[1], inside[1]),
                         ]
                     };
-                    let mut ox = 0;
-                    while ox + STEP <= ow {
-                        let sums = window.sums::<STEP>(ox, start);
-                        for (q, s) in sums.into_iter().enumerate() {
-                            finish(ox + q, s);
-                        }
-                        ox += STEP;
-                    }
-                    while ox < ow {
-                        let [s] = window.sums::<1>(ox, start);
-                        finish(ox, s);
-                        ox += 1;
+                    if WIDE {
+                        // SAFETY: `WIDE` is only instantiated on the path that requires AVX-512
+                        window.row_wide(start, requant, out, (ow, c));
+                    } else {
+                        window.row(start, requant, out, (ow, c));
                     }
                 }
             }
@@ -1069,6 +1084,82 @@ mod vnni_rows {
     }
 
     impl Window {
+        /// The output row's `ow` pixels of this block (sixteen channels from `out`, `c` bytes
+        /// apart), from the sums' `start` (two vectors of eight channels).
+        #[inline]
+        #[target_feature(enable = "avx2,avxvnni")]
+        unsafe fn row(
+            &self,
+            start: [__m256i; 2],
+            (rq0, rq1): (&Requant8, &Requant8),
+            out: *mut i8,
+            (ow, c): (usize, usize),
+        ) {
+            let mut ox = 0;
+            while ox + STEP <= ow {
+                let sums = self.sums::<STEP>(ox, start);
+                for (q, s) in sums.into_iter().enumerate() {
+                    let bytes = rq0.apply_pair(rq1, s[0], s[1]);
+                    _mm_storeu_si128(out.add((ox + q) * c) as *mut __m128i, bytes);
+                }
+                ox += STEP;
+            }
+            while ox < ow {
+                let [s] = self.sums::<1>(ox, start);
+                let bytes = rq0.apply_pair(rq1, s[0], s[1]);
+                _mm_storeu_si128(out.add(ox * c) as *mut __m128i, bytes);
+                ox += 1;
+            }
+        }
+
+        /// [`Window::row`] on 512-bit vectors.
+        #[inline]
+        #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+        unsafe fn row_wide(
+            &self,
+            start: [__m256i; 2],
+            (rq0, rq1): (&Requant8, &Requant8),
+            out: *mut i8,
+            (ow, c): (usize, usize),
+        ) {
+            let requant = Requant16::join(rq0, rq1);
+            let start = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(start[0]), start[1]);
+            let mut ox = 0;
+            while ox + STEP <= ow {
+                let bytes = requant.apply4(self.sums_wide::<STEP>(ox, start));
+                let at = out.add(ox * c) as *mut __m128i;
+                _mm_storeu_si128(at, _mm512_castsi512_si128(bytes));
+                _mm_storeu_si128(at.byte_add(c), _mm512_extracti32x4_epi32::<1>(bytes));
+                _mm_storeu_si128(at.byte_add(2 * c), _mm512_extracti32x4_epi32::<2>(bytes));
+                _mm_storeu_si128(at.byte_add(3 * c), _mm512_extracti32x4_epi32::<3>(bytes));
+                ox += STEP;
+            }
+            while ox < ow {
+                let [s] = self.sums_wide::<1>(ox, start);
+                _mm_storeu_si128(out.add(ox * c) as *mut __m128i, requant.apply(s));
+                ox += 1;
+            }
+        }
+
+        /// [`Window::sums`] with each pixel's sixteen channels in one vector.
+        #[inline]
+        #[target_feature(enable = "avx2,avx512f,avx512vnni")]
+        unsafe fn sums_wide<const P: usize>(&self, ox: usize, bias: __m512i) -> [__m512i; P] {
+            let mut acc = [bias; P];
+            for g in 0..self.groups {
+                let cols = self.cols.add(g * MAX_COLUMNS * 2);
+                for kx in 0..self.kw {
+                    let w = self.weights.add((g * self.kw + kx) * 2) as *const __m512i;
+                    let w = _mm512_loadu_si512(w);
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let t = cols.add(((ox + q) * self.sw + kx * self.dw) * 2);
+                        *a = _mm512_dpbusd_epi32(*a, _mm512_loadu_si512(t as *const __m512i), w);
+                    }
+                }
+            }
+            acc
+        }
+
         /// The sums of output pixels `ox .. ox + P` (two vectors of eight channels each, from
         /// the compensated `bias`).
         #[inline]
