@@ -68,6 +68,12 @@ pub fn eval(
             let gate = g.as_i8();
             let c = gate.len();
             #[cfg(target_arch = "x86_64")]
+            if path == super::KernelPath::Avx512 && c <= avx512::MAX_GATE {
+                // SAFETY: the AVX-512 path is only selected on CPUs that have it.
+                unsafe { avx512::per_channel(p, (x.as_i8(), zx), (gate, zg), y_zp, yd) };
+                return;
+            }
+            #[cfg(target_arch = "x86_64")]
             if path.has_avx2() {
                 // SAFETY: the AVX2 path is only selected on CPUs that have it.
                 unsafe { avx2::per_channel(p, x.as_i8(), zx, gate, zg, y_zp, yd) };
@@ -154,6 +160,74 @@ mod avx2 {
             for j in i..c {
                 orow[j] = product_byte(p, (xrow[j], zx), (gate[j], zg), y_zp);
             }
+        }
+    }
+}
+
+/// AVX-512 (`avx512` path): the tensor as one stream, 64 elements a step (the last one
+/// masked), so the channel count does not matter: each step's gates are read from the gate
+/// repeated to `c + 64` entries, at the step's first channel. The products come from one
+/// `VPMADDWD` of the int32 offsets `x − zx` with the gate offsets `g − zg` zero-extended from
+/// int16 (each lane's high word then contributes nothing; both offsets lie within ±255), and
+/// are requantized 64 at once.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+    use crate::kernels::avx2::Requant8;
+    use crate::kernels::avx512::Requant16;
+    use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
+
+    /// Longest gate repeated on the stack; longer ones take the AVX2 kernel.
+    pub(super) const MAX_GATE: usize = 2048;
+    const STEP: usize = 64;
+
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn per_channel(
+        p: &MulParams,
+        (x, zx): (&[i8], i32),
+        (gate, zg): (&[i8], i32),
+        y_zp: i32,
+        y: &mut [i8],
+    ) {
+        let c = gate.len();
+        if c == 0 {
+            return;
+        }
+        let mut repeated: MaybeUninit<[i32; MAX_GATE + STEP]> = MaybeUninit::uninit();
+        let repeated = repeated.as_mut_ptr() as *mut i32;
+        for j in 0..c + STEP {
+            let offset = gate[j % c] as i32 - zg;
+            repeated.add(j).write(offset as u16 as i32);
+        }
+        let (m, s) = p.out;
+        let eight = Requant8::new([m; 8], [s; 8], y_zp, p.act_min, p.act_max);
+        let requant = Requant16::join(&eight, &eight);
+        let vzx = _mm512_set1_epi32(zx);
+        let n = y.len().min(x.len());
+        // channel of the step's first element; each step moves it on by 64 mod c
+        let (mut channel, advance) = (0, STEP % c);
+        let mut i = 0;
+        while i < n {
+            let mask: __mmask64 = if n - i >= STEP {
+                !0
+            } else {
+                (1u64 << (n - i)) - 1
+            };
+            let products = [0, 1, 2, 3].map(|q| {
+                let part = (mask >> (16 * q)) as __mmask16;
+                let xv = _mm_maskz_loadu_epi8(part, x.as_ptr().add(i + 16 * q));
+                let offsets = _mm512_sub_epi32(_mm512_cvtepi8_epi32(xv), vzx);
+                let g = _mm512_loadu_si512(repeated.add(channel + 16 * q) as *const __m512i);
+                _mm512_madd_epi16(offsets, g)
+            });
+            let bytes = requant.apply4(products);
+            _mm512_mask_storeu_epi8(y.as_mut_ptr().add(i), mask, bytes);
+            channel += advance;
+            if channel >= c {
+                channel -= c;
+            }
+            i += STEP;
         }
     }
 }
