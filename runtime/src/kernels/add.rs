@@ -79,6 +79,11 @@ fn vector_prefix(
         return Some(unsafe { neon::same_shape(p, a, b, y_zp, y) });
     }
     #[cfg(target_arch = "x86_64")]
+    if path == super::KernelPath::Avx512 {
+        // SAFETY: the AVX-512 path is only selected on CPUs that have it.
+        return Some(unsafe { avx512::same_shape(p, a, b, y_zp, y) });
+    }
+    #[cfg(target_arch = "x86_64")]
     if path.has_avx2() {
         // SAFETY: the AVX2 path is only selected on CPUs that have it.
         return Some(unsafe { avx2::same_shape(p, a, b, y_zp, y) });
@@ -176,5 +181,75 @@ mod avx2 {
             i += 8;
         }
         i
+    }
+}
+
+/// AVX-512 (`avx512` path): 64 elements a step (the last one masked, so every element is done
+/// here), the AVX2 kernel's arithmetic on sixteen lanes per vector, requantized 64 at once.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+    use crate::kernels::avx2::Requant8;
+    use crate::kernels::avx512::Requant16;
+    use core::arch::x86_64::*;
+
+    const STEP: usize = 64;
+
+    /// Every element of `y` (returns its length).
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn same_shape(
+        p: &AddParams,
+        (a, za): (&[i8], i32),
+        (b, zb): (&[i8], i32),
+        y_zp: i32,
+        y: &mut [i8],
+    ) -> usize {
+        let n = y.len().min(a.len()).min(b.len());
+        let (lo, hi) = (p.act_min, p.act_max);
+        let uniform = |(m, s): (i32, i32), zp: i32| {
+            let eight = Requant8::new([m; 8], [s; 8], zp, lo, hi);
+            Requant16::join(&eight, &eight)
+        };
+        let (sa, sb, out) = (uniform(p.a, 0), uniform(p.b, 0), uniform(p.out, y_zp));
+        let shift = _mm_cvtsi32_si128(p.left_shift as i32);
+        let (vza, vzb) = (_mm512_set1_epi32(za), _mm512_set1_epi32(zb));
+        let mut i = 0;
+        while i < n {
+            let mask: __mmask64 = if n - i >= STEP {
+                !0
+            } else {
+                (1u64 << (n - i)) - 1
+            };
+            let sums = [0, 1, 2, 3].map(|q| {
+                let part = (mask >> (16 * q)) as __mmask16;
+                let ra = sa.rescale(offsets(a.as_ptr().add(i + 16 * q), part, vza, shift));
+                let rb = sb.rescale(offsets(b.as_ptr().add(i + 16 * q), part, vzb, shift));
+                saturating_add32(ra, rb)
+            });
+            _mm512_mask_storeu_epi8(y.as_mut_ptr().add(i), mask, out.apply4(sums));
+            i += STEP;
+        }
+        n
+    }
+
+    /// `(v − zp) << shift` of the sixteen bytes at `src` that `part` selects (|v − zp| ≤ 255,
+    /// shift ≤ 20: no overflow).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    unsafe fn offsets(src: *const i8, part: __mmask16, zp: __m512i, shift: __m128i) -> __m512i {
+        let v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(part, src));
+        _mm512_sll_epi32(_mm512_sub_epi32(v, zp), shift)
+    }
+
+    /// `a + b` per lane, saturating like `i32::saturating_add`.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn saturating_add32(a: __m512i, b: __m512i) -> __m512i {
+        let sum = _mm512_add_epi32(a, b);
+        // overflow: both operands have the sign the sum lacks
+        let both = _mm512_and_si512(_mm512_xor_si512(a, sum), _mm512_xor_si512(b, sum));
+        let overflow = _mm512_cmplt_epi32_mask(both, _mm512_setzero_si512());
+        let limit = _mm512_xor_si512(_mm512_srai_epi32::<31>(a), _mm512_set1_epi32(i32::MAX));
+        _mm512_mask_blend_epi32(overflow, sum, limit)
     }
 }
