@@ -220,16 +220,35 @@ mod avx512 {
             } else {
                 (1u64 << (n - i)) - 1
             };
-            let sums = [0, 1, 2, 3].map(|q| {
-                let part = (mask >> (16 * q)) as __mmask16;
-                let ra = sa.rescale(offsets(a.as_ptr().add(i + 16 * q), part, vza, shift));
-                let rb = sb.rescale(offsets(b.as_ptr().add(i + 16 * q), part, vzb, shift));
-                saturating_add32(ra, rb)
-            });
+            let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+            // (not an array `map`: its closure would not get the target features)
+            let sum = |q: usize| [pa, pb].map(|p| p.add(16 * q));
+            let part = |q: usize| (mask >> (16 * q)) as __mmask16;
+            let sums = [
+                rescaled_sum((&sa, &sb), sum(0), part(0), (vza, vzb), shift),
+                rescaled_sum((&sa, &sb), sum(1), part(1), (vza, vzb), shift),
+                rescaled_sum((&sa, &sb), sum(2), part(2), (vza, vzb), shift),
+                rescaled_sum((&sa, &sb), sum(3), part(3), (vza, vzb), shift),
+            ];
             _mm512_mask_storeu_epi8(y.as_mut_ptr().add(i), mask, out.apply4(sums));
             i += STEP;
         }
         n
+    }
+
+    /// Sixteen lanes of the saturating sum of both inputs' rescaled offsets (bytes at `at`).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    unsafe fn rescaled_sum(
+        (sa, sb): (&Requant16, &Requant16),
+        at: [*const i8; 2],
+        part: __mmask16,
+        (za, zb): (__m512i, __m512i),
+        shift: __m128i,
+    ) -> __m512i {
+        let ra = sa.rescale(offsets(at[0], part, za, shift));
+        let rb = sb.rescale(offsets(at[1], part, zb, shift));
+        saturating_add32(ra, rb)
     }
 
     /// `(v − zp) << shift` of the sixteen bytes at `src` that `part` selects (|v − zp| ≤ 255,

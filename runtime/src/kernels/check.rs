@@ -657,7 +657,7 @@ pub fn check_pool(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mi
         |outs| reference(&p, &ins, outs),
         |outs| match path {
             KernelPath::Reference => reference(&p, &ins, outs),
-            _ => super::pool::eval(&p, &ins, outs, max),
+            _ => super::pool::eval(path, &p, &ins, outs, max),
         },
     )
 }

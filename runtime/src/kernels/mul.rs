@@ -214,13 +214,14 @@ mod avx512 {
             } else {
                 (1u64 << (n - i)) - 1
             };
-            let products = [0, 1, 2, 3].map(|q| {
-                let part = (mask >> (16 * q)) as __mmask16;
-                let xv = _mm_maskz_loadu_epi8(part, x.as_ptr().add(i + 16 * q));
-                let offsets = _mm512_sub_epi32(_mm512_cvtepi8_epi32(xv), vzx);
-                let g = _mm512_loadu_si512(repeated.add(channel + 16 * q) as *const __m512i);
-                _mm512_madd_epi16(offsets, g)
-            });
+            let (xs, gs) = (x.as_ptr().add(i), repeated.add(channel));
+            // (not an array `map`: its closure would not get the target features)
+            let products = [
+                product(xs, gs, mask as __mmask16, vzx),
+                product(xs.add(16), gs.add(16), (mask >> 16) as __mmask16, vzx),
+                product(xs.add(32), gs.add(32), (mask >> 32) as __mmask16, vzx),
+                product(xs.add(48), gs.add(48), (mask >> 48) as __mmask16, vzx),
+            ];
             let bytes = requant.apply4(products);
             _mm512_mask_storeu_epi8(y.as_mut_ptr().add(i), mask, bytes);
             channel += advance;
@@ -229,6 +230,15 @@ mod avx512 {
             }
             i += STEP;
         }
+    }
+
+    /// Sixteen products of the bytes at `x` that `part` selects, less `zx`, with the gate
+    /// offsets at `gate`.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    unsafe fn product(x: *const i8, gate: *const i32, part: __mmask16, zx: __m512i) -> __m512i {
+        let offsets = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(part, x)), zx);
+        _mm512_madd_epi16(offsets, _mm512_loadu_si512(gate as *const __m512i))
     }
 }
 

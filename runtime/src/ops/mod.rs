@@ -330,7 +330,7 @@ pub(crate) fn eval(
             match (path, max) {
                 (KernelPath::Reference, true) => pool::eval_max(&p, inputs, outputs),
                 (KernelPath::Reference, false) => pool::eval_avg(&p, inputs, outputs),
-                _ => kernels::pool::eval(&p, inputs, outputs, max),
+                _ => kernels::pool::eval(path, &p, inputs, outputs, max),
             }
         }
         Reshape => reshape::eval(inputs, outputs),
