@@ -59,7 +59,7 @@ pub(super) fn eval(
         // SAFETY: the AVX2 paths are only selected on CPUs that have them; `Layer::new`
         // checked every length the kernel relies on.
         unsafe {
-            if path == super::KernelPath::Avx512 && layer.blocks() > 1 {
+            if path == super::KernelPath::Avx512 {
                 avx512::eval(&layer, ins, outs)
             } else if path.has_avxvnni() {
                 avx2::eval_vnni(&layer, ins, outs)
@@ -524,7 +524,7 @@ mod avx2 {
 }
 
 /// AVX-512 (`avx512` path): the AVX-VNNI kernel on 512-bit vectors, two blocks of channels at
-/// a time. A cell of each block (eight channels × four `k`) makes one operand of sixteen
+/// a time (a layer of one block keeps eight lanes, with this kernel's row preparation). A cell of each block (eight channels × four `k`) makes one operand of sixteen
 /// channels, so one `VPDPBUSD` does 64 multiply-adds of a pixel, and one [`Requant16`] step
 /// serves sixteen channels. An odd last block is paired with itself (its second half is
 /// computed and dropped). Rows read in place are made unsigned in one pass over the tile's
@@ -570,7 +570,14 @@ mod avx512 {
             let (r1, bias1) = block(l, b1, (bias.data.as_ptr(), rq.data.as_ptr()), weights);
             (Requant16::join(&r0, &r1), join(bias0, bias1))
         };
-        let cached = pairs.min(CACHED_PAIRS);
+        // one block (eight channels or fewer): eight-lane sums and requantization
+        let single =
+            (l.blocks() == 1).then(|| block(l, 0, (bias.data.as_ptr(), rq.data.as_ptr()), weights));
+        let cached = if single.is_some() {
+            0
+        } else {
+            pairs.min(CACHED_PAIRS)
+        };
         let mut constants: MaybeUninit<[(Requant16, __m512i); CACHED_PAIRS]> =
             MaybeUninit::uninit();
         let constants = constants.as_mut_ptr() as *mut (Requant16, __m512i);
@@ -603,6 +610,23 @@ mod avx512 {
                 (prepared.add((T - 1) * stride + k) as *mut u32).write_unaligned(0);
                 let rows: [*const u8; T] =
                     core::array::from_fn(|r| prepared.add(r * stride) as *const u8);
+                if let Some((requant, bias_v)) = &single {
+                    let sums = dpbusd_sums8(weights, groups, rows, *bias_v);
+                    let mut lanes = [0u64; T];
+                    let quads = lanes.as_mut_ptr() as *mut __m256i;
+                    _mm256_storeu_si256(
+                        quads,
+                        requant.apply4([sums[0], sums[1], sums[2], sums[3]]),
+                    );
+                    _mm256_storeu_si256(
+                        quads.add(1),
+                        requant.apply4([sums[4], sums[5], sums[6], sums[7]]),
+                    );
+                    let channels = l.live_channels(0);
+                    store_tile::<T>(out.add(px * co), co, |r| lanes[r], (live, channels));
+                    px += T;
+                    continue;
+                }
                 for p in 0..pairs {
                     let made;
                     let (requant, bias_v) = if p < cached {
@@ -654,6 +678,27 @@ mod avx512 {
     #[target_feature(enable = "avx2,avx512f")]
     unsafe fn join(low: __m256i, high: __m256i) -> __m512i {
         _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+    }
+
+    /// Eight channels' sums (from `bias`, compensated) of `T` unsigned rows, one 256-bit
+    /// `VPDPBUSD` per cell and pixel.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+    unsafe fn dpbusd_sums8(
+        cells: *const i8,
+        groups: usize,
+        rows: [*const u8; T],
+        bias: __m256i,
+    ) -> [__m256i; T] {
+        let mut acc = [bias; T];
+        for g in 0..groups {
+            let cell = _mm256_loadu_si256(cells.add(g * CELL) as *const __m256i);
+            for r in 0..T {
+                let run = (rows[r].add(DEPTH * g) as *const i32).read_unaligned();
+                acc[r] = _mm256_dpbusd_epi32(acc[r], _mm256_set1_epi32(run), cell);
+            }
+        }
+        acc
     }
 
     /// Sixteen channels' sums (from `bias`, compensated) of `T` unsigned rows: per group one
