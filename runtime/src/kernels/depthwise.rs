@@ -1027,6 +1027,12 @@ mod vnni_rows {
                     let c0 = block_start(b);
                     for g in 0..live {
                         let dst = cols.add(g * MAX_COLUMNS * 2);
+                        if WIDE {
+                            // SAFETY: `WIDE` is only instantiated on the path that requires
+                            // AVX-512
+                            transpose_columns_wide(&plan, (&rows, g, c0), zero_points, dst);
+                            continue;
+                        }
                         plan.for_each_column(&rows, g, c0, zero_row.as_ptr(), |col, src| {
                             let t = transpose4(src);
                             dst.add(2 * col).write(t[0]);
@@ -1224,6 +1230,49 @@ mod vnni_rows {
             let (low, high) = (at(base + i), at(base + i + kw * 2));
             let v = _mm256_or_si256(_mm256_srl_epi32(low, down), _mm256_sll_epi32(high, up));
             dst.add(i).write(v);
+        }
+    }
+
+    /// Group `g`'s transposed columns of channel block `c0` into `dst` as one 512-bit vector
+    /// each (what [`ColumnPlan::for_each_column`] with [`transpose4`] writes, in a function
+    /// with the target features: a closure would not inline them). Padding columns are the
+    /// unsigned zero points.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi")]
+    unsafe fn transpose_columns_wide(
+        plan: &ColumnPlan,
+        ((row_at, row_step), g, c0): (&RowSources, usize, usize),
+        zero_points: __m256i,
+        dst: *mut __m256i,
+    ) {
+        let dst = dst as *mut __m512i;
+        let padding = _mm512_broadcast_i64x4(zero_points);
+        let (inside, outside) = plan.column_ranges();
+        for col in outside {
+            dst.add(col).write_unaligned(padding);
+        }
+        // byte 4·channel + row of the result: from the first pair of rows (row·16 + channel)
+        // or the second (64 + (row − 2)·16 + channel)
+        let index: [u8; 64] = core::array::from_fn(|j| {
+            let (channel, row) = (j / 4, j % 4);
+            (if row < 2 { 0 } else { 64 } + 16 * (row % 2) + channel) as u8
+        });
+        let index = _mm512_loadu_si512(index.as_ptr() as *const __m512i);
+        let sign = _mm512_set1_epi8(i8::MIN);
+        let step = row_step[g];
+        let mut src = [0, 1, 2, 3].map(|r| row_at[g][r].wrapping_add(c0) as *const __m128i);
+        for col in inside {
+            let low = _mm256_loadu2_m128i(src[1], src[0]);
+            let high = _mm256_loadu2_m128i(src[3], src[2]);
+            let t = _mm512_permutex2var_epi8(
+                _mm512_castsi256_si512(low),
+                index,
+                _mm512_castsi256_si512(high),
+            );
+            dst.add(col).write_unaligned(_mm512_xor_si512(t, sign));
+            for r in 0..ROWS {
+                src[r] = src[r].byte_add(step[r]);
+            }
         }
     }
 
