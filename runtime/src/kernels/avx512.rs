@@ -16,7 +16,6 @@ pub struct Requant16 {
     odd_add: __m512i,
     odd_shift: __m512i,
     odd_left: __m512i,
-    offset: __m512i,
     zp16: __m512i,
     lo8: __m512i,
     hi8: __m512i,
@@ -41,16 +40,17 @@ impl Requant16 {
         unsafe fn both(a: __m256i) -> __m512i {
             cat(a, a)
         }
+        // AVX-512 has the arithmetic 64-bit shift: no 2^62 offset (nor its trace to remove)
+        let offset = _mm512_set1_epi64(1 << 62);
         Requant16 {
             mult: cat(low.mult, high.mult),
             mult_odd: cat(low.mult_odd, high.mult_odd),
             left: cat(low.left, high.left),
-            even_add: cat(low.even_add, high.even_add),
+            even_add: _mm512_sub_epi64(cat(low.even_add, high.even_add), offset),
             even_shift: cat(low.even_shift, high.even_shift),
-            odd_add: cat(low.odd_add, high.odd_add),
+            odd_add: _mm512_sub_epi64(cat(low.odd_add, high.odd_add), offset),
             odd_shift: cat(low.odd_shift, high.odd_shift),
             odd_left: cat(low.odd_left, high.odd_left),
-            offset: cat(low.offset, high.offset),
             zp16: both(low.zp16),
             lo8: both(low.lo8),
             hi8: both(low.hi8),
@@ -60,7 +60,8 @@ impl Requant16 {
     }
 
     /// [`crate::quant::requantize_nonneg`] of sixteen lanes: no zero point, no clamp
-    /// ([`Requant8::rescale`]'s steps and reasoning).
+    /// ([`Requant8::rescale`]'s steps and reasoning, with arithmetic shifts of the signed
+    /// 64-bit sums instead of the offset and logical shifts).
     ///
     /// # Safety
     /// The CPU must support AVX-512 F.
@@ -74,11 +75,11 @@ impl Requant16 {
             let sat = _mm512_xor_si512(_mm512_srai_epi32::<31>(x), _mm512_set1_epi32(i32::MAX));
             x = _mm512_mask_blend_epi32(exact, sat, shifted);
         }
-        let even = _mm512_srlv_epi64(
+        let even = _mm512_srav_epi64(
             _mm512_add_epi64(_mm512_mul_epi32(x, self.mult), self.even_add),
             self.even_shift,
         );
-        let mut odd = _mm512_srlv_epi64(
+        let mut odd = _mm512_srav_epi64(
             _mm512_add_epi64(
                 _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.mult_odd),
                 self.odd_add,
@@ -88,7 +89,7 @@ impl Requant16 {
         if self.any_unshifted {
             odd = _mm512_sllv_epi64(odd, self.odd_left);
         }
-        _mm512_sub_epi32(_mm512_mask_blend_epi32(0xAAAA, even, odd), self.offset)
+        _mm512_mask_blend_epi32(0xAAAA, even, odd)
     }
 
     /// Requantize four vectors of the same sixteen channels (say four pixels) to 64 bytes in
