@@ -538,6 +538,7 @@ mod avx512 {
     use super::*;
     use crate::kernels::avx2::Requant8;
     use crate::kernels::avx512::Requant16;
+    use crate::kernels::conv::Geometry;
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -587,6 +588,8 @@ mod avx512 {
         let xd = x.as_i8();
         let image_len = l.geometry.h * l.geometry.w * l.geometry.c;
         let yd = outs[0].as_i8_mut();
+        // gathered rows of up to 64 bytes (a network's first layer) are built in a register
+        let short_rows = !l.in_place && k <= 64;
         for img in 0..l.images {
             let image = &xd[img * image_len..(img + 1) * image_len];
             let out = yd[img * l.pixels * co..(img + 1) * l.pixels * co].as_mut_ptr();
@@ -600,8 +603,12 @@ mod avx512 {
                     let stride = k.div_ceil(DEPTH) * DEPTH;
                     for (r, col) in cols.iter_mut().enumerate() {
                         // rows past the end repeat the last pixel (computed, not stored)
-                        let row = &l.row(image, (px + r).min(l.pixels - 1), col)[..k];
-                        flip(row.as_ptr(), prepared.add(r * stride), k);
+                        let at = (px + r).min(l.pixels - 1);
+                        let dst = prepared.add(r * stride);
+                        if !(short_rows && gather_inside(l.geometry, image, at, dst)) {
+                            let row = &l.row(image, at, col)[..k];
+                            flip(row.as_ptr(), dst, k);
+                        }
                     }
                     stride
                 };
@@ -723,6 +730,47 @@ mod avx512 {
             }
         }
         acc
+    }
+
+    /// Pixel `px`'s row (`k ≤ 64` bytes) made unsigned into `dst` (64 bytes written) when its
+    /// window lies inside the image, with dilation 1 along a row: each kernel row's run is
+    /// merged into one register by a masked load whose lanes start at the run's place in the
+    /// row, and the row is stored once. Gathered into a buffer and then loaded, the row's many
+    /// small stores could not be forwarded to the loads that read it. `false`: not such a
+    /// pixel (nothing written).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw")]
+    unsafe fn gather_inside(g: &Geometry, image: &[i8], px: usize, dst: *mut u8) -> bool {
+        let (oy, ox) = (px / g.ow, px % g.ow);
+        let x0 = (ox * g.stride[1]).wrapping_sub(g.pad[1]);
+        let y0 = (oy * g.stride[0]).wrapping_sub(g.pad[0]);
+        let run = g.kw * g.c;
+        let inside = g.dilation[1] == 1
+            && x0 < g.w
+            && x0 + g.kw <= g.w
+            && y0 < g.h
+            && y0 + (g.kh - 1) * g.dilation[0] < g.h
+            && run > 0
+            && g.kh * run <= 64;
+        if !inside {
+            return false;
+        }
+        let first = (y0 * g.w + x0) * g.c;
+        let step = g.dilation[0] * g.w * g.c;
+        assert!(first + (g.kh - 1) * step + run <= image.len());
+        let lanes = u64::MAX >> (64 - run);
+        let mut row = _mm512_setzero_si512();
+        for ky in 0..g.kh {
+            // lanes ky·run .. (ky + 1)·run read the run (only the mask's lanes are accessed)
+            let src = image
+                .as_ptr()
+                .wrapping_add(first + ky * step)
+                .wrapping_sub(ky * run);
+            row = _mm512_mask_loadu_epi8(row, lanes << (ky * run), src);
+        }
+        let unsigned = _mm512_xor_si512(row, _mm512_set1_epi8(i8::MIN));
+        _mm512_storeu_si512(dst as *mut __m512i, unsigned);
+        true
     }
 
     /// `n` bytes from `src` with their sign bits flipped (`x + 128` as unsigned) to `dst`; the
