@@ -32,7 +32,8 @@ pub fn eval(
         // SAFETY: the AVX2 paths are only selected on CPUs that have them; the VNNI kernel
         // only runs on the path that requires AVX-VNNI.
         let done = unsafe {
-            (path == super::KernelPath::Avx512 && vnni_rows::eval_wide(p, ins, outs))
+            (path == super::KernelPath::Avx512
+                && (vnni_rows::eval_wide(p, ins, outs) || eight512::eval(p, ins, outs)))
                 || (vnni && vnni_rows::eval(p, ins, outs))
                 || avx2_wide::eval(p, ins, outs)
                 || avx2::eval(p, ins, outs)
@@ -1861,6 +1862,187 @@ mod avx2 {
             super::eval_channels(p, ins, outs, blocks * 8);
         }
         true
+    }
+}
+
+/// AVX-512, layers of exactly eight channels (the sixteen-channel kernels need sixteen): two
+/// neighbouring pixels per 512-bit vector. Per tap both pixels' eight bytes are widened to int32
+/// together and multiplied by the tap's weights zero-extended from int16 (`VPMADDWD`: each
+/// lane's high word meets zero), and each pair is requantized by one [`Requant16`] step into
+/// sixteen consecutive output bytes. Pixels whose window leaves the image go one at a time, their
+/// padding taps reading the zero point, as in the reference.
+///
+/// [`Requant16`]: crate::kernels::avx512::Requant16
+#[cfg(target_arch = "x86_64")]
+mod eight512 {
+    use super::*;
+    use crate::kernels::avx2::Requant8;
+    use crate::kernels::avx512::Requant16;
+    use core::arch::x86_64::*;
+
+    /// Largest kernel (taps) handled here.
+    const MAX_TAPS: usize = 64;
+    const C: usize = 8;
+
+    /// Returns `false` (nothing written) when the shape is not covered.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn eval(
+        p: &ConvParams,
+        ins: &[TensorRef<'_>],
+        outs: &mut [TensorMut<'_>],
+    ) -> bool {
+        let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
+        let [n, h, wi, c] = [0, 1, 2, 3].map(|i| x.info.dims[i] as usize);
+        let [kh, kw] = [w.info.dims[1] as usize, w.info.dims[2] as usize];
+        let taps = kh * kw;
+        let y = &mut outs[0];
+        let [oh, ow] = [y.info.dims[1] as usize, y.info.dims[2] as usize];
+        let fits = c == C
+            && taps > 0
+            && taps <= MAX_TAPS
+            && w.data.len() >= C * taps
+            && bias.data.len() >= 4 * C
+            && rq.data.len() >= 8 * C
+            && x.data.len() >= n * h * wi * C
+            && y.data.len() >= n * oh * ow * C;
+        if !fits {
+            return false;
+        }
+        let wd = w.as_i8();
+        // per tap, the eight channels' weights zero-extended from int16, for both pixels
+        let mut weights = [_mm512_setzero_si512(); MAX_TAPS];
+        for (t, v) in weights.iter_mut().enumerate().take(taps) {
+            let lanes: [i32; 16] =
+                core::array::from_fn(|j| wd[(j % C) * taps + t] as i16 as u16 as i32);
+            *v = _mm512_loadu_si512(lanes.as_ptr() as *const __m512i);
+        }
+        let b = _mm256_loadu_si256(bias.data.as_ptr() as *const __m256i);
+        let bias2 = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(b), b);
+        let eight = Requant8::from_table(rq.data.as_ptr(), y.info.zero_point, p.act_min, p.act_max);
+        let requant = Requant16::join(&eight, &eight);
+        let window = Window {
+            h,
+            w: wi,
+            kh,
+            kw,
+            stride: p.stride.map(|v| v as usize),
+            dilation: p.dilation.map(|v| v as usize),
+            pad: [p.pad[0] as usize, p.pad[1] as usize],
+            zp: x.info.zero_point as i8,
+        };
+        let (xd, yd) = (x.as_i8(), y.as_i8_mut());
+        for img in 0..n {
+            let image = &xd[img * h * wi * C..(img + 1) * h * wi * C];
+            let out = yd[img * oh * ow * C..(img + 1) * oh * ow * C].as_mut_ptr();
+            for oy in 0..oh {
+                let mut ox = 0;
+                while ox < ow {
+                    let at = out.add((oy * ow + ox) * C);
+                    if ox + 1 < ow && window.inside(oy, ox) && window.inside(oy, ox + 1) {
+                        let sums = window.pair_sums(image, (oy, ox), &weights, bias2);
+                        _mm_storeu_si128(at as *mut __m128i, requant.apply(sums));
+                        ox += 2;
+                    } else {
+                        let sums = window.edge_sums(image, (oy, ox), &weights, b);
+                        let bytes = requant.apply(_mm512_castsi256_si512(sums));
+                        (at as *mut u64).write_unaligned(_mm_cvtsi128_si64(bytes) as u64);
+                        ox += 1;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The convolution's window over one image.
+    struct Window {
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        /// Top and left padding.
+        pad: [usize; 2],
+        zp: i8,
+    }
+
+    impl Window {
+        /// Whether output pixel (`oy`, `ox`)'s every tap lies in the image.
+        fn inside(&self, oy: usize, ox: usize) -> bool {
+            let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
+            let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
+            y0 < self.h
+                && y0 + (self.kh - 1) * self.dilation[0] < self.h
+                && x0 < self.w
+                && x0 + (self.kw - 1) * self.dilation[1] < self.w
+        }
+
+        /// The sums of pixels (`oy`, `ox`) and (`oy`, `ox + 1`), both inside, eight lanes each.
+        #[inline]
+        #[target_feature(enable = "avx2,avx512f,avx512bw")]
+        unsafe fn pair_sums(
+            &self,
+            image: &[i8],
+            (oy, ox): (usize, usize),
+            weights: &[__m512i; MAX_TAPS],
+            bias: __m512i,
+        ) -> __m512i {
+            let first = ((oy * self.stride[0] - self.pad[0]) * self.w
+                + (ox * self.stride[1] - self.pad[1]))
+                * C;
+            let second = self.stride[1] * C;
+            let last = first
+                + ((self.kh - 1) * self.dilation[0] * self.w + (self.kw - 1) * self.dilation[1])
+                    * C;
+            assert!(last + second + C <= image.len());
+            let base = image.as_ptr().add(first);
+            let mut acc = bias;
+            for ky in 0..self.kh {
+                let row = base.add(ky * self.dilation[0] * self.w * C);
+                for kx in 0..self.kw {
+                    let src = row.add(kx * self.dilation[1] * C);
+                    let a = (src as *const i64).read_unaligned();
+                    let b = (src.add(second) as *const i64).read_unaligned();
+                    let x = _mm512_cvtepi8_epi32(_mm_set_epi64x(b, a));
+                    let prod = _mm512_madd_epi16(x, weights[ky * self.kw + kx]);
+                    acc = _mm512_add_epi32(acc, prod);
+                }
+            }
+            acc
+        }
+
+        /// The sums of pixel (`oy`, `ox`), its taps outside the image reading the zero point.
+        #[inline]
+        #[target_feature(enable = "avx2,avx512f")]
+        unsafe fn edge_sums(
+            &self,
+            image: &[i8],
+            (oy, ox): (usize, usize),
+            weights: &[__m512i; MAX_TAPS],
+            bias: __m256i,
+        ) -> __m256i {
+            let zero_point = _mm256_set1_epi32(self.zp as i32);
+            let mut acc = bias;
+            for ky in 0..self.kh {
+                let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
+                for kx in 0..self.kw {
+                    let ix =
+                        (ox * self.stride[1] + kx * self.dilation[1]).wrapping_sub(self.pad[1]);
+                    let x = if iy < self.h && ix < self.w {
+                        let at = (iy * self.w + ix) * C;
+                        let px: &[i8; C] = image[at..at + C].try_into().expect("eight bytes");
+                        let v = (px.as_ptr() as *const i64).read_unaligned();
+                        _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v))
+                    } else {
+                        zero_point
+                    };
+                    let w = _mm512_castsi512_si256(weights[ky * self.kw + kx]);
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+                }
+            }
+            acc
+        }
     }
 }
 
