@@ -552,7 +552,7 @@ mod avx512 {
         [2 * p, (2 * p + 1).min(l.blocks() - 1)]
     }
 
-    #[target_feature(enable = "avx2,avxvnni,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+    #[target_feature(enable = "avx2,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) unsafe fn eval(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let (k, co) = (l.k, l.co);
@@ -590,22 +590,13 @@ mod avx512 {
         let yd = outs[0].as_i8_mut();
         // gathered rows of up to 64 bytes (a network's first layer) are built in a register
         let short_rows = !l.in_place && k <= 64;
-        let tiles = short_rows.then(|| TileGather::new(l)).flatten();
         for img in 0..l.images {
             let image = &xd[img * image_len..(img + 1) * image_len];
             let out = yd[img * l.pixels * co..(img + 1) * l.pixels * co].as_mut_ptr();
             let mut px = 0;
             while px < l.pixels {
                 let live = T.min(l.pixels - px);
-                // a whole tile along one output row inside the image, straight from the
-                // window's rows
-                let window = match &tiles {
-                    Some(t) if live == T => t.window(l.geometry, image, px),
-                    _ => None,
-                };
-                let stride = if window.is_some() {
-                    0
-                } else if l.in_place && live == T {
+                let stride = if l.in_place && live == T {
                     flip(image[px * k..(px + T) * k].as_ptr(), prepared, T * k);
                     k
                 } else {
@@ -627,10 +618,7 @@ mod avx512 {
                 let rows: [*const u8; T] =
                     core::array::from_fn(|r| prepared.add(r * stride) as *const u8);
                 if let Some((requant, bias_v)) = &single {
-                    let sums = match (&window, &tiles) {
-                        (Some(rows), Some(t)) => t.sums8(weights, groups, rows, *bias_v),
-                        _ => dpbusd_sums8(weights, groups, rows, *bias_v),
-                    };
+                    let sums = dpbusd_sums8(weights, groups, rows, *bias_v);
                     let mut lanes = [0u64; T];
                     let quads = lanes.as_mut_ptr() as *mut __m256i;
                     _mm256_storeu_si256(
@@ -656,10 +644,7 @@ mod avx512 {
                     };
                     let [b0, b1] = pair_blocks(l, p);
                     let cells = [b0, b1].map(|b| weights.add(b * l.blocked.block_stride()));
-                    let sums = match (&window, &tiles) {
-                        (Some(rows), Some(t)) => t.sums(cells, groups, rows, *bias_v),
-                        _ => dpbusd_sums(cells, groups, rows, *bias_v),
-                    };
+                    let sums = dpbusd_sums(cells, groups, rows, *bias_v);
                     let channels = if b1 == b0 {
                         l.live_channels(b0)
                     } else {
@@ -745,152 +730,6 @@ mod avx512 {
             }
         }
         acc
-    }
-
-    /// Longest group count and kernel height of [`TileGather`].
-    const GATHER_GROUPS: usize = 16;
-    const GATHER_ROWS: usize = 8;
-
-    /// Rows of up to 64 bytes (a network's first layer: a 3×3 kernel over three channels, say)
-    /// taken straight from the image: when a tile's eight pixels lie along one output row inside
-    /// the image and the window they read spans at most 64 bytes of each input row, each kernel
-    /// row's window is one load, and each pixel's four bytes of a group (from at most two
-    /// kernel rows, as a kernel row holds at least three bytes) are picked from those registers,
-    /// repeated across the lanes as `VPDPBUSD` wants them, by one `VPERMI2B` with a table made
-    /// per op. No row is gathered into memory.
-    struct TileGather {
-        /// `index[r][g]`: pixel `r`'s group `g`, from the window rows `low[g]` and `low[g] + 1`.
-        index: [[__m512i; GATHER_GROUPS]; T],
-        low: [usize; GATHER_GROUPS],
-        /// The window's bytes in one input row.
-        span: usize,
-    }
-
-    impl TileGather {
-        #[target_feature(enable = "avx2,avx512f")]
-        unsafe fn new(l: &Layer<'_>) -> Option<TileGather> {
-            let g = l.geometry;
-            let (k, run) = (l.k, g.kw * g.c);
-            let span = ((T - 1) * g.stride[1] + (g.kw - 1) * g.dilation[1] + 1) * g.c;
-            let fits = run >= 3
-                && span <= 64
-                && g.kh <= GATHER_ROWS
-                && k == g.kh * run
-                && l.blocked.groups() <= GATHER_GROUPS;
-            if !fits {
-                return None;
-            }
-            let mut t = TileGather {
-                index: [[_mm512_setzero_si512(); GATHER_GROUPS]; T],
-                low: [0; GATHER_GROUPS],
-                span,
-            };
-            for group in 0..l.blocked.groups() {
-                let low = (DEPTH * group / run).min(g.kh - 1);
-                t.low[group] = low;
-                for r in 0..T {
-                    let bytes: [u8; 64] = core::array::from_fn(|j| {
-                        let q = DEPTH * group + j % DEPTH;
-                        if q >= k {
-                            return 0; // padding of the row: meets zero weights
-                        }
-                        let (ky, u) = (q / run, q % run);
-                        let (kx, ch) = (u / g.c, u % g.c);
-                        let at = (r * g.stride[1] + kx * g.dilation[1]) * g.c + ch;
-                        (if ky == low { at } else { 64 + at }) as u8
-                    });
-                    t.index[r][group] = _mm512_loadu_si512(bytes.as_ptr() as *const __m512i);
-                }
-            }
-            Some(t)
-        }
-
-        /// The window rows (made unsigned) of the tile starting at pixel `px`, if it lies
-        /// along one output row inside the image.
-        #[inline]
-        #[target_feature(enable = "avx2,avx512f,avx512bw")]
-        unsafe fn window(
-            &self,
-            g: &Geometry,
-            image: &[i8],
-            px: usize,
-        ) -> Option<[__m512i; GATHER_ROWS]> {
-            let (oy, ox) = (px / g.ow, px % g.ow);
-            let x0 = (ox * g.stride[1]).wrapping_sub(g.pad[1]);
-            let y0 = (oy * g.stride[0]).wrapping_sub(g.pad[0]);
-            let inside = ox + T <= g.ow
-                && y0 < g.h
-                && y0 + (g.kh - 1) * g.dilation[0] < g.h
-                && x0 < g.w
-                && x0 * g.c + self.span <= g.w * g.c;
-            if !inside {
-                return None;
-            }
-            let first = (y0 * g.w + x0) * g.c;
-            let step = g.dilation[0] * g.w * g.c;
-            assert!(first + (g.kh - 1) * step + self.span <= image.len());
-            let mask = u64::MAX >> (64 - self.span);
-            let sign = _mm512_set1_epi8(i8::MIN);
-            let mut rows = [_mm512_setzero_si512(); GATHER_ROWS];
-            for (ky, row) in rows.iter_mut().enumerate().take(g.kh) {
-                let v = _mm512_maskz_loadu_epi8(mask, image.as_ptr().add(first + ky * step));
-                *row = _mm512_xor_si512(v, sign);
-            }
-            Some(rows)
-        }
-
-        /// Pixel `r`'s group `g` repeated across the lanes.
-        #[inline]
-        #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi")]
-        unsafe fn run(&self, rows: &[__m512i; GATHER_ROWS], r: usize, g: usize) -> __m512i {
-            let low = self.low[g];
-            let high = (low + 1).min(GATHER_ROWS - 1);
-            _mm512_permutex2var_epi8(rows[low], self.index[r][g], rows[high])
-        }
-
-        /// [`dpbusd_sums8`] of the tile in `rows`.
-        #[inline]
-        #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-        unsafe fn sums8(
-            &self,
-            cells: *const i8,
-            groups: usize,
-            rows: &[__m512i; GATHER_ROWS],
-            bias: __m256i,
-        ) -> [__m256i; T] {
-            let mut acc = [bias; T];
-            for g in 0..groups {
-                let cell = _mm256_loadu_si256(cells.add(g * CELL) as *const __m256i);
-                for (r, a) in acc.iter_mut().enumerate() {
-                    let run = _mm512_castsi512_si256(self.run(rows, r, g));
-                    *a = _mm256_dpbusd_epi32(*a, run, cell);
-                }
-            }
-            acc
-        }
-
-        /// [`dpbusd_sums`] of the tile in `rows`.
-        #[inline]
-        #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vbmi,avx512vnni")]
-        unsafe fn sums(
-            &self,
-            cells: [*const i8; 2],
-            groups: usize,
-            rows: &[__m512i; GATHER_ROWS],
-            bias: __m512i,
-        ) -> [__m512i; T] {
-            let mut acc = [bias; T];
-            for g in 0..groups {
-                let cell = join(
-                    _mm256_loadu_si256(cells[0].add(g * CELL) as *const __m256i),
-                    _mm256_loadu_si256(cells[1].add(g * CELL) as *const __m256i),
-                );
-                for (r, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_dpbusd_epi32(*a, self.run(rows, r, g), cell);
-                }
-            }
-            acc
-        }
     }
 
     /// Pixel `px`'s row (`k ≤ 64` bytes) made unsigned into `dst` (64 bytes written) when its
