@@ -732,10 +732,9 @@ pub fn check_mul(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mis
 
 /// Run one random byte transpose (any rank and permutation, or half the time the network
 /// input's planes-to-channels case, NCHW to NHWC with three or four channels) and compare every
-/// output byte with an element-by-element index computation. The transpose has no per-path
-/// kernels, but its fast forms depend on the target; `path` is not used. `work` needs 12 KiB.
+/// output byte with an element-by-element index computation, on `path` (its fast forms depend on
+/// the target and, on x86, the path). `work` needs 12 KiB.
 pub fn check_transpose(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(), Mismatch> {
-    let _ = path;
     let mut rng = Rng::new(seed);
     let mut perm: [usize; MAX_RANK] = core::array::from_fn(|i| i);
     let (rank, dims) = if rng.int(0, 1) == 0 {
@@ -757,13 +756,13 @@ pub fn check_transpose(seed: u64, path: KernelPath, work: &mut [u8]) -> Result<(
         }
         (rank, dims)
     };
-    check_transpose_case(seed, &dims[..rank], &perm[..rank], &mut rng, work)
+    check_transpose_case(seed, path, (&dims[..rank], &perm[..rank]), &mut rng, work)
 }
 
 fn check_transpose_case(
     seed: u64,
-    dims: &[usize],
-    perm: &[usize],
+    path: KernelPath,
+    (dims, perm): (&[usize], &[usize]),
     rng: &mut Rng,
     work: &mut [u8],
 ) -> Result<(), Mismatch> {
@@ -805,7 +804,8 @@ fn check_transpose_case(
         data: xb,
     }];
     got.fill(0x5A);
-    transpose::eval(
+    transpose::eval_on(
+        path,
         &p,
         &ins,
         &mut [TensorMut {

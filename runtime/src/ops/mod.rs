@@ -334,7 +334,8 @@ pub(crate) fn eval(
             }
         }
         Reshape => reshape::eval(inputs, outputs),
-        Transpose => transpose::eval(
+        Transpose => transpose::eval_on(
+            path,
             &transpose::TransposeParams::decode(op.params).map_err(bad)?,
             inputs,
             outputs,
