@@ -536,7 +536,7 @@ mod avx2 {
 mod avx512 {
     use super::avx2::block_bias;
     use super::*;
-    use crate::kernels::avx2::Requant8;
+    use crate::kernels::avx2::{narrow8, Requant8};
     use crate::kernels::avx512::Requant16;
     use crate::kernels::conv::Geometry;
     use core::arch::x86_64::*;
@@ -596,12 +596,15 @@ mod avx512 {
             let mut px = 0;
             while px < l.pixels {
                 let live = T.min(l.pixels - px);
+                // a lone pixel (squeeze-and-excitation layers, fully connected ones) is summed
+                // alone, not as a tile of eight copies
+                let prepare = if live == 1 { 1 } else { T };
                 let stride = if l.in_place && live == T {
                     flip(image[px * k..(px + T) * k].as_ptr(), prepared, T * k);
                     k
                 } else {
                     let stride = k.div_ceil(DEPTH) * DEPTH;
-                    for (r, col) in cols.iter_mut().enumerate() {
+                    for (r, col) in cols.iter_mut().enumerate().take(prepare) {
                         // rows past the end repeat the last pixel (computed, not stored)
                         let at = (px + r).min(l.pixels - 1);
                         let dst = prepared.add(r * stride);
@@ -614,9 +617,35 @@ mod avx512 {
                 };
                 // the last row's missing bytes of its last group (earlier rows' are the next
                 // row's first bytes, or were overwritten by them)
-                (prepared.add((T - 1) * stride + k) as *mut u32).write_unaligned(0);
+                (prepared.add((prepare - 1) * stride + k) as *mut u32).write_unaligned(0);
                 let rows: [*const u8; T] =
                     core::array::from_fn(|r| prepared.add(r * stride) as *const u8);
+                if live == 1 {
+                    let at = out.add(px * co);
+                    if let Some((requant, bias_v)) = &single {
+                        let [sums] = dpbusd_sums8::<1>(weights, groups, [rows[0]], *bias_v);
+                        let (low, high) = narrow8(requant.apply(sums));
+                        store8(at, (low as u64) | (high as u64) << 32, l.live_channels(0));
+                    } else {
+                        for p in 0..pairs {
+                            let made;
+                            let (requant, bias_v) = if p < cached {
+                                &*constants.add(p)
+                            } else {
+                                made = constants_of(p);
+                                &made
+                            };
+                            let [b0, b1] = pair_blocks(l, p);
+                            let cells = [b0, b1].map(|b| weights.add(b * l.blocked.block_stride()));
+                            let [sums] = dpbusd_sums::<1>(cells, groups, [rows[0]], *bias_v);
+                            let channels = pair_channels(l, [b0, b1]);
+                            let mask = ((1u32 << channels) - 1) as __mmask16;
+                            _mm_mask_storeu_epi8(at.add(ROWS * b0), mask, requant.apply(sums));
+                        }
+                    }
+                    px += T;
+                    continue;
+                }
                 if let Some((requant, bias_v)) = &single {
                     let sums = dpbusd_sums8(weights, groups, rows, *bias_v);
                     let mut lanes = [0u64; T];
@@ -645,11 +674,7 @@ mod avx512 {
                     let [b0, b1] = pair_blocks(l, p);
                     let cells = [b0, b1].map(|b| weights.add(b * l.blocked.block_stride()));
                     let sums = dpbusd_sums(cells, groups, rows, *bias_v);
-                    let channels = if b1 == b0 {
-                        l.live_channels(b0)
-                    } else {
-                        ROWS + l.live_channels(b1)
-                    };
+                    let channels = pair_channels(l, [b0, b1]);
                     // every pixel requantized before the first store (see the AVX2 kernel)
                     let bytes = [
                         requant.apply4([sums[0], sums[1], sums[2], sums[3]]),
@@ -659,6 +684,15 @@ mod avx512 {
                 }
                 px += T;
             }
+        }
+    }
+
+    /// Channels of the pair of blocks `[b0, b1]` that exist (`b1 == b0`: an odd last block).
+    fn pair_channels(l: &Layer<'_>, [b0, b1]: [usize; 2]) -> usize {
+        if b1 == b0 {
+            l.live_channels(b0)
+        } else {
+            ROWS + l.live_channels(b1)
         }
     }
 
@@ -691,16 +725,16 @@ mod avx512 {
     /// `VPDPBUSD` per cell and pixel.
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
-    unsafe fn dpbusd_sums8(
+    unsafe fn dpbusd_sums8<const R: usize>(
         cells: *const i8,
         groups: usize,
-        rows: [*const u8; T],
+        rows: [*const u8; R],
         bias: __m256i,
-    ) -> [__m256i; T] {
-        let mut acc = [bias; T];
+    ) -> [__m256i; R] {
+        let mut acc = [bias; R];
         for g in 0..groups {
             let cell = _mm256_loadu_si256(cells.add(g * CELL) as *const __m256i);
-            for r in 0..T {
+            for r in 0..R {
                 let run = (rows[r].add(DEPTH * g) as *const i32).read_unaligned();
                 acc[r] = _mm256_dpbusd_epi32(acc[r], _mm256_set1_epi32(run), cell);
             }
@@ -712,19 +746,19 @@ mod avx512 {
     /// joined cell of the two blocks and one `VPDPBUSD` per pixel.
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512vnni")]
-    unsafe fn dpbusd_sums(
+    unsafe fn dpbusd_sums<const R: usize>(
         cells: [*const i8; 2],
         groups: usize,
-        rows: [*const u8; T],
+        rows: [*const u8; R],
         bias: __m512i,
-    ) -> [__m512i; T] {
-        let mut acc = [bias; T];
+    ) -> [__m512i; R] {
+        let mut acc = [bias; R];
         for g in 0..groups {
             let cell = join(
                 _mm256_loadu_si256(cells[0].add(g * CELL) as *const __m256i),
                 _mm256_loadu_si256(cells[1].add(g * CELL) as *const __m256i),
             );
-            for r in 0..T {
+            for r in 0..R {
                 let run = (rows[r].add(DEPTH * g) as *const i32).read_unaligned();
                 acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(run), cell);
             }
