@@ -218,9 +218,9 @@ def host_x86_paths():
     paths = ["avx2"] if "avx2" in flags else []
     if "avx2" in flags and "avx_vnni" in flags:
         paths.append("avxvnni")
-        avx512 = ("avx512f", "avx512bw", "avx512vl", "avx512vbmi", "avx512_vnni")
-        if all(f in flags for f in avx512):
-            paths.append("avx512")
+    avx512 = ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512vbmi", "avx512_vnni")
+    if all(f in flags for f in avx512):
+        paths.append("avx512")
     return paths
 
 

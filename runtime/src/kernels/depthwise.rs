@@ -796,6 +796,32 @@ mod neon_sdot {
         sums
     }
 
+    /// [`zero_point_sums`] with the 512-bit `VPDPBUSD` of AVX-512 VNNI (the `avx512` path does
+    /// not require AVX-VNNI's 256-bit form).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni")]
+    unsafe fn zero_point_sums_wide(
+        weights: *const __m256i,
+        columns: usize,
+        zero_points: __m256i,
+        start: [__m256i; 2],
+    ) -> [__m256i; 2] {
+        #[target_feature(enable = "avx2,avx512f")]
+        unsafe fn both(low: __m256i, high: __m256i) -> __m512i {
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+        }
+        let zero_points = both(zero_points, zero_points);
+        let mut sums = both(start[0], start[1]);
+        for col in 0..columns {
+            let w = _mm512_loadu_si512(weights.add(2 * col) as *const __m512i);
+            sums = _mm512_dpbusd_epi32(sums, zero_points, w);
+        }
+        [
+            _mm512_castsi512_si256(sums),
+            _mm512_extracti64x4_epi64::<1>(sums),
+        ]
+    }
+
     /// A block's weights (`weights`: groups of rows 4g .. 4g + 4, `len` vectors) rearranged
     /// into `groups` groups of rows `first + 4g ..` at `dst`: each 32-bit lane (one channel's
     /// four rows) takes the upper bytes of its group's lane and the lower ones of the next
@@ -923,7 +949,7 @@ mod vnni_rows {
     /// `VPDPBUSD` per tap and pixel, and one [`Requant16`] step per four pixels.
     ///
     /// [`Requant16`]: crate::kernels::avx512::Requant16
-    #[target_feature(enable = "avx2,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
     pub(super) unsafe fn eval_wide(
         p: &ConvParams,
         ins: &[TensorRef<'_>],
@@ -1007,7 +1033,12 @@ mod vnni_rows {
         for (b, sums) in all_padding.iter_mut().enumerate().take(blocks) {
             let wb = weights.add(b * per_block) as *const __m256i;
             let start = [(*constants.add(2 * b)).1, (*constants.add(2 * b + 1)).1];
-            *sums = zero_point_sums(wb, groups * kw, zero_points, start);
+            *sums = if WIDE {
+                // SAFETY: `WIDE` is only instantiated on the path that requires AVX-512
+                zero_point_sums_wide(wb, groups * kw, zero_points, start)
+            } else {
+                zero_point_sums(wb, groups * kw, zero_points, start)
+            };
         }
         // a block's weights for a window starting at a kernel row that is not a multiple of 4
         let mut shifted: MaybeUninit<[__m256i; MAX_GROUPS * MAX_KW * 2]> = MaybeUninit::uninit();
@@ -1061,7 +1092,11 @@ mod vnni_rows {
                     // products less the window's
                     let start = {
                         let zero = _mm256_setzero_si256();
-                        let inside = zero_point_sums(wb, live * kw, zero_points, [zero; 2]);
+                        let inside = if WIDE {
+                            zero_point_sums_wide(wb, live * kw, zero_points, [zero; 2])
+                        } else {
+                            zero_point_sums(wb, live * kw, zero_points, [zero; 2])
+                        };
                         [
                             _mm256_sub_epi32(all[0], inside[0]),
                             _mm256_sub_epi32(all[1], inside[1]),
@@ -1205,6 +1240,32 @@ mod vnni_rows {
             sums[1] = _mm256_dpbusd_avx_epi32(sums[1], zero_points, *weights.add(2 * col + 1));
         }
         sums
+    }
+
+    /// [`zero_point_sums`] with the 512-bit `VPDPBUSD` of AVX-512 VNNI (the `avx512` path does
+    /// not require AVX-VNNI's 256-bit form).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vnni")]
+    unsafe fn zero_point_sums_wide(
+        weights: *const __m256i,
+        columns: usize,
+        zero_points: __m256i,
+        start: [__m256i; 2],
+    ) -> [__m256i; 2] {
+        #[target_feature(enable = "avx2,avx512f")]
+        unsafe fn both(low: __m256i, high: __m256i) -> __m512i {
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
+        }
+        let zero_points = both(zero_points, zero_points);
+        let mut sums = both(start[0], start[1]);
+        for col in 0..columns {
+            let w = _mm512_loadu_si512(weights.add(2 * col) as *const __m512i);
+            sums = _mm512_dpbusd_epi32(sums, zero_points, w);
+        }
+        [
+            _mm512_castsi512_si256(sums),
+            _mm512_extracti64x4_epi64::<1>(sums),
+        ]
     }
 
     /// A block's weights (`weights`: groups of rows 4g .. 4g + 4, `len` vectors) rearranged

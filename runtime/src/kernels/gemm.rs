@@ -452,7 +452,7 @@ mod avx2 {
     /// (a function with the target feature: in the caller's closure the intrinsics were calls).
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn block_bias<const VNNI: bool>(
+    unsafe fn block_bias<const VNNI: bool>(
         bias: *const u8,
         cells: *const i8,
         groups: usize,
@@ -534,7 +534,6 @@ mod avx2 {
 /// [`Requant16`]: crate::kernels::avx512::Requant16
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx2::block_bias;
     use super::*;
     use crate::kernels::avx2::{narrow8, Requant8};
     use crate::kernels::avx512::Requant16;
@@ -552,7 +551,7 @@ mod avx512 {
         [2 * p, (2 * p + 1).min(l.blocks() - 1)]
     }
 
-    #[target_feature(enable = "avx2,avxvnni,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) unsafe fn eval(l: &Layer<'_>, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
         let (x, w, bias, rq) = (&ins[0], &ins[1], &ins[2], &ins[3]);
         let (k, co) = (l.k, l.co);
@@ -696,9 +695,11 @@ mod avx512 {
         }
     }
 
-    /// Block `b`'s requantization and compensated bias.
+    /// Block `b`'s requantization and bias less 128 times each channel's weight sum (as in
+    /// the AVX-VNNI kernel, the sums by the 256-bit `VPDPBUSD` of AVX-512 VNNI: this path does
+    /// not require AVX-VNNI).
     #[inline]
-    #[target_feature(enable = "avx2,avxvnni")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
     unsafe fn block(
         l: &Layer<'_>,
         b: usize,
@@ -709,9 +710,16 @@ mod avx512 {
         let (bp, tp) = block_constants(l, b, tensors, &mut spare);
         let cells = weights.add(b * l.blocked.block_stride());
         let (lo, hi) = l.clamp;
+        let ones = _mm256_set1_epi8(1);
+        let mut sums = _mm256_setzero_si256();
+        for g in 0..l.blocked.groups() {
+            let cell = _mm256_loadu_si256(cells.add(g * CELL) as *const __m256i);
+            sums = _mm256_dpbusd_epi32(sums, ones, cell);
+        }
+        let bias = _mm256_loadu_si256(bp as *const __m256i);
         (
             Requant8::from_table(tp, l.zero_point, lo, hi),
-            block_bias::<true>(bp, cells, l.blocked.groups()),
+            _mm256_sub_epi32(bias, _mm256_slli_epi32::<7>(sums)),
         )
     }
 

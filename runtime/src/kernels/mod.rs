@@ -43,9 +43,10 @@ pub enum KernelPath {
     Avx2,
     /// x86-64 AVX2 with AVX-VNNI: the AVX2 kernels, matrix products with VPDPBUSD.
     AvxVnni,
-    /// x86-64 with AVX-512 (F, BW, VL, VBMI, VNNI) as well as AVX2 and AVX-VNNI: matrix
-    /// products and depthwise convolutions on 512-bit vectors (sixteen channels per
-    /// `VPDPBUSD`), table lookups with VPERMI2B, the AVX-VNNI kernels elsewhere.
+    /// x86-64 with AVX-512 (F, BW, VL, VBMI, VNNI) as well as AVX2 (Ice Lake and later,
+    /// Zen 4; AVX-VNNI not required): matrix products and depthwise convolutions with
+    /// AVX-512 VNNI on 512-bit vectors (sixteen channels per `VPDPBUSD`), Mul/Add 64 elements
+    /// per step, table lookups with VPERMI2B, the AVX2 kernels elsewhere.
     Avx512,
 }
 
@@ -92,7 +93,7 @@ impl KernelPath {
             KernelPath::Dsp => cfg!(mote_dsp),
             KernelPath::Avx2 => avx2_detected(),
             KernelPath::AvxVnni => avx2_detected() && avxvnni_detected(),
-            KernelPath::Avx512 => avx2_detected() && avxvnni_detected() && avx512_detected(),
+            KernelPath::Avx512 => avx2_detected() && avx512_detected(),
             KernelPath::Neon => cfg!(any(target_arch = "aarch64", mote_arm32_neon)),
             KernelPath::Dotprod => arm64_detected(KernelPath::Dotprod),
             KernelPath::I8mm => arm64_detected(KernelPath::I8mm),
@@ -107,9 +108,10 @@ impl KernelPath {
         )
     }
 
-    /// Whether the path runs the AVX-VNNI matrix products (`VPDPBUSD`).
+    /// Whether the path runs the AVX-VNNI kernels (the 256-bit `VPDPBUSD` of AVX-VNNI; the
+    /// `avx512` path has its own, with AVX-512 VNNI's).
     pub fn has_avxvnni(self) -> bool {
-        matches!(self, KernelPath::AvxVnni | KernelPath::Avx512)
+        self == KernelPath::AvxVnni
     }
 
     /// The fastest supported path.
