@@ -796,32 +796,6 @@ mod neon_sdot {
         sums
     }
 
-    /// [`zero_point_sums`] with the 512-bit `VPDPBUSD` of AVX-512 VNNI (the `avx512` path does
-    /// not require AVX-VNNI's 256-bit form).
-    #[inline]
-    #[target_feature(enable = "avx2,avx512f,avx512vnni")]
-    unsafe fn zero_point_sums_wide(
-        weights: *const __m256i,
-        columns: usize,
-        zero_points: __m256i,
-        start: [__m256i; 2],
-    ) -> [__m256i; 2] {
-        #[target_feature(enable = "avx2,avx512f")]
-        unsafe fn both(low: __m256i, high: __m256i) -> __m512i {
-            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
-        }
-        let zero_points = both(zero_points, zero_points);
-        let mut sums = both(start[0], start[1]);
-        for col in 0..columns {
-            let w = _mm512_loadu_si512(weights.add(2 * col) as *const __m512i);
-            sums = _mm512_dpbusd_epi32(sums, zero_points, w);
-        }
-        [
-            _mm512_castsi512_si256(sums),
-            _mm512_extracti64x4_epi64::<1>(sums),
-        ]
-    }
-
     /// A block's weights (`weights`: groups of rows 4g .. 4g + 4, `len` vectors) rearranged
     /// into `groups` groups of rows `first + 4g ..` at `dst`: each 32-bit lane (one channel's
     /// four rows) takes the upper bytes of its group's lane and the lower ones of the next
