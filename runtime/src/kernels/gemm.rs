@@ -523,13 +523,15 @@ mod avx2 {
     }
 }
 
-/// AVX-512 (`avx512` path): the AVX-VNNI kernel on 512-bit vectors, two blocks of channels at
-/// a time (a layer of one block keeps eight lanes, with this kernel's row preparation). A cell of each block (eight channels × four `k`) makes one operand of sixteen
-/// channels, so one `VPDPBUSD` does 64 multiply-adds of a pixel, and one [`Requant16`] step
-/// serves sixteen channels. An odd last block is paired with itself (its second half is
-/// computed and dropped). Rows read in place are made unsigned in one pass over the tile's
-/// consecutive pixels: a row's last group then reads the next row's first bytes, which meet
-/// the zero padding of the weights.
+/// AVX-512 (`avx512` path): the AVX-VNNI kernel on 512-bit vectors with AVX-512 VNNI, two
+/// blocks of channels at a time (a layer of one block keeps eight lanes, with this kernel's
+/// row preparation). A cell of each block (eight channels × four `k`) makes one operand of
+/// sixteen channels, so one `VPDPBUSD` does 64 multiply-adds of a pixel, and one
+/// [`Requant16`] step serves sixteen channels. An odd last block is paired with itself (its
+/// second half is computed and dropped). Rows read in place are made unsigned in one pass over
+/// the tile's consecutive pixels: a row's last group then reads the next row's first bytes,
+/// which meet the zero padding of the weights. A lone pixel (a squeeze-and-excitation layer's)
+/// is summed alone.
 ///
 /// [`Requant16`]: crate::kernels::avx512::Requant16
 #[cfg(target_arch = "x86_64")]
