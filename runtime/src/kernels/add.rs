@@ -189,8 +189,7 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::*;
-    use crate::kernels::avx2::Requant8;
-    use crate::kernels::avx512::Requant16;
+    use crate::kernels::avx512::{first_lanes, Requant16};
     use core::arch::x86_64::*;
 
     const STEP: usize = 64;
@@ -206,20 +205,16 @@ mod avx512 {
     ) -> usize {
         let n = y.len().min(a.len()).min(b.len());
         let (lo, hi) = (p.act_min, p.act_max);
-        let uniform = |(m, s): (i32, i32), zp: i32| {
-            let eight = Requant8::new([m; 8], [s; 8], zp, lo, hi);
-            Requant16::join(&eight, &eight)
-        };
-        let (sa, sb, out) = (uniform(p.a, 0), uniform(p.b, 0), uniform(p.out, y_zp));
+        let (sa, sb, out) = (
+            Requant16::uniform(p.a, 0, (lo, hi)),
+            Requant16::uniform(p.b, 0, (lo, hi)),
+            Requant16::uniform(p.out, y_zp, (lo, hi)),
+        );
         let shift = _mm_cvtsi32_si128(p.left_shift as i32);
         let (vza, vzb) = (_mm512_set1_epi32(za), _mm512_set1_epi32(zb));
         let mut i = 0;
         while i < n {
-            let mask: __mmask64 = if n - i >= STEP {
-                !0
-            } else {
-                (1u64 << (n - i)) - 1
-            };
+            let mask: __mmask64 = first_lanes(n - i);
             let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
             // (not an array `map`: its closure would not get the target features)
             let sum = |q: usize| [pa, pb].map(|p| p.add(16 * q));

@@ -59,6 +59,17 @@ impl Requant16 {
         }
     }
 
+    /// One `(multiplier, shift)` for every lane (elementwise ops), output zero point and clamp.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    pub unsafe fn uniform((m, s): (i32, i32), zp: i32, (lo, hi): (i8, i8)) -> Requant16 {
+        let eight = Requant8::new([m; 8], [s; 8], zp, lo, hi);
+        Requant16::join(&eight, &eight)
+    }
+
     /// [`crate::quant::requantize_nonneg`] of sixteen lanes: no zero point, no clamp
     /// ([`Requant8::rescale`]'s steps and reasoning, with arithmetic shifts of the signed
     /// 64-bit sums instead of the offset and logical shifts).
@@ -132,6 +143,17 @@ impl Requant16 {
             _mm_max_epi8(bytes, _mm512_castsi512_si128(self.lo8)),
             _mm512_castsi512_si128(self.hi8),
         )
+    }
+}
+
+/// The mask of the first `n` byte lanes of a 512-bit vector (all 64 for `n ≥ 64`): the
+/// masked last step of a stream, or a short row.
+#[inline]
+pub fn first_lanes(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
     }
 }
 

@@ -538,7 +538,7 @@ mod avx2 {
 mod avx512 {
     use super::*;
     use crate::kernels::avx2::{narrow8, Requant8};
-    use crate::kernels::avx512::Requant16;
+    use crate::kernels::avx512::{first_lanes, Requant16};
     use crate::kernels::conv::Geometry;
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
@@ -802,7 +802,7 @@ mod avx512 {
         let first = (y0 * g.w + x0) * g.c;
         let step = g.dilation[0] * g.w * g.c;
         assert!(first + (g.kh - 1) * step + run <= image.len());
-        let lanes = u64::MAX >> (64 - run);
+        let lanes = first_lanes(run);
         let mut row = _mm512_setzero_si512();
         for ky in 0..g.kh {
             // lanes ky·run .. (ky + 1)·run read the run (only the mask's lanes are accessed)
@@ -830,7 +830,7 @@ mod avx512 {
             i += 64;
         }
         if i < n {
-            let mask: __mmask64 = (1u64 << (n - i)) - 1;
+            let mask: __mmask64 = first_lanes(n - i);
             let v = _mm512_maskz_loadu_epi8(mask, src.add(i));
             _mm512_mask_storeu_epi8(dst.add(i) as *mut i8, mask, _mm512_xor_si512(v, sign));
         }

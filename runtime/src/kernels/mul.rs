@@ -173,8 +173,7 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::*;
-    use crate::kernels::avx2::Requant8;
-    use crate::kernels::avx512::Requant16;
+    use crate::kernels::avx512::{first_lanes, Requant16};
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -200,20 +199,14 @@ mod avx512 {
             let offset = gate[j % c] as i32 - zg;
             repeated.add(j).write(offset as u16 as i32);
         }
-        let (m, s) = p.out;
-        let eight = Requant8::new([m; 8], [s; 8], y_zp, p.act_min, p.act_max);
-        let requant = Requant16::join(&eight, &eight);
+        let requant = Requant16::uniform(p.out, y_zp, (p.act_min, p.act_max));
         let vzx = _mm512_set1_epi32(zx);
         let n = y.len().min(x.len());
         // channel of the step's first element; each step moves it on by 64 mod c
         let (mut channel, advance) = (0, STEP % c);
         let mut i = 0;
         while i < n {
-            let mask: __mmask64 = if n - i >= STEP {
-                !0
-            } else {
-                (1u64 << (n - i)) - 1
-            };
+            let mask: __mmask64 = first_lanes(n - i);
             let (xs, gs) = (x.as_ptr().add(i), repeated.add(channel));
             // (not an array `map`: its closure would not get the target features)
             let products = [
