@@ -1955,16 +1955,9 @@ mod eight512 {
         let bias2 = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(b), b);
         let eight = Requant8::from_table(rq.data.as_ptr(), y.info.zero_point, p.act_min, p.act_max);
         let requant = Requant16::join(&eight, &eight);
-        let window = Window {
-            h,
-            w: wi,
-            kh,
-            kw,
-            stride: p.stride.map(|v| v as usize),
-            dilation: p.dilation.map(|v| v as usize),
-            pad: [p.pad[0] as usize, p.pad[1] as usize],
-            zp: x.info.zero_point as i8,
-        };
+        let window = TapWindow::new(p, &x.info, &w.info);
+        let zero_row = [x.info.zero_point as i8; C];
+        let mut sources = [zero_row.as_ptr(); MAX_TAPS];
         let (xd, yd) = (x.as_i8(), y.as_i8_mut());
         for img in 0..n {
             let image = &xd[img * h * wi * C..(img + 1) * h * wi * C];
@@ -1973,12 +1966,13 @@ mod eight512 {
                 let mut ox = 0;
                 while ox < ow {
                     let at = out.add((oy * ow + ox) * C);
-                    if ox + 1 < ow && window.inside(oy, ox) && window.inside(oy, ox + 1) {
-                        let sums = window.pair_sums(image, (oy, ox), &weights, bias2);
+                    if ox + 1 < ow && inside(&window, oy, ox) && inside(&window, oy, ox + 1) {
+                        let sums = pair_sums(&window, image, (oy, ox), &weights, bias2);
                         _mm_storeu_si128(at as *mut __m128i, requant.apply(sums));
                         ox += 2;
                     } else {
-                        let sums = window.edge_sums(image, (oy, ox), &weights, b);
+                        window.fill(image, zero_row.as_ptr(), (oy, ox), &mut sources[..taps]);
+                        let sums = edge_sums(&sources[..taps], &weights, b);
                         let bytes = requant.apply(_mm512_castsi256_si512(sums));
                         (at as *mut u64).write_unaligned(_mm_cvtsi128_si64(bytes) as u64);
                         ox += 1;
@@ -1989,95 +1983,63 @@ mod eight512 {
         true
     }
 
-    /// The convolution's window over one image.
-    struct Window {
-        h: usize,
-        w: usize,
-        kh: usize,
-        kw: usize,
-        stride: [usize; 2],
-        dilation: [usize; 2],
-        /// Top and left padding.
-        pad: [usize; 2],
-        zp: i8,
+    /// Whether output pixel (`oy`, `ox`)'s every tap lies in the image.
+    fn inside(win: &TapWindow, oy: usize, ox: usize) -> bool {
+        let y0 = (oy * win.stride[0]).wrapping_sub(win.pad[0]);
+        let x0 = (ox * win.stride[1]).wrapping_sub(win.pad[1]);
+        y0 < win.h
+            && y0 + (win.kh - 1) * win.dilation[0] < win.h
+            && x0 < win.w
+            && x0 + (win.kw - 1) * win.dilation[1] < win.w
     }
 
-    impl Window {
-        /// Whether output pixel (`oy`, `ox`)'s every tap lies in the image.
-        fn inside(&self, oy: usize, ox: usize) -> bool {
-            let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
-            let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
-            y0 < self.h
-                && y0 + (self.kh - 1) * self.dilation[0] < self.h
-                && x0 < self.w
-                && x0 + (self.kw - 1) * self.dilation[1] < self.w
-        }
-
-        /// The sums of pixels (`oy`, `ox`) and (`oy`, `ox + 1`), both inside, eight lanes each.
-        #[inline]
-        #[target_feature(enable = "avx2,avx512f,avx512bw")]
-        unsafe fn pair_sums(
-            &self,
-            image: &[i8],
-            (oy, ox): (usize, usize),
-            weights: &[__m512i; MAX_TAPS],
-            bias: __m512i,
-        ) -> __m512i {
-            let first = ((oy * self.stride[0] - self.pad[0]) * self.w
-                + (ox * self.stride[1] - self.pad[1]))
-                * C;
-            let second = self.stride[1] * C;
-            let last = first
-                + ((self.kh - 1) * self.dilation[0] * self.w + (self.kw - 1) * self.dilation[1])
-                    * C;
-            assert!(last + second + C <= image.len());
-            let base = image.as_ptr().add(first);
-            let mut acc = bias;
-            for ky in 0..self.kh {
-                let row = base.add(ky * self.dilation[0] * self.w * C);
-                for kx in 0..self.kw {
-                    let src = row.add(kx * self.dilation[1] * C);
-                    let a = (src as *const i64).read_unaligned();
-                    let b = (src.add(second) as *const i64).read_unaligned();
-                    let x = _mm512_cvtepi8_epi32(_mm_set_epi64x(b, a));
-                    let prod = _mm512_madd_epi16(x, weights[ky * self.kw + kx]);
-                    acc = _mm512_add_epi32(acc, prod);
-                }
+    /// The sums of pixels (`oy`, `ox`) and (`oy`, `ox + 1`), both inside, eight lanes each.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw")]
+    unsafe fn pair_sums(
+        win: &TapWindow,
+        image: &[i8],
+        (oy, ox): (usize, usize),
+        weights: &[__m512i; MAX_TAPS],
+        bias: __m512i,
+    ) -> __m512i {
+        let first =
+            ((oy * win.stride[0] - win.pad[0]) * win.w + (ox * win.stride[1] - win.pad[1])) * C;
+        let second = win.stride[1] * C;
+        let last =
+            first + ((win.kh - 1) * win.dilation[0] * win.w + (win.kw - 1) * win.dilation[1]) * C;
+        assert!(last + second + C <= image.len());
+        let base = image.as_ptr().add(first);
+        let mut acc = bias;
+        for ky in 0..win.kh {
+            let row = base.add(ky * win.dilation[0] * win.w * C);
+            for kx in 0..win.kw {
+                let src = row.add(kx * win.dilation[1] * C);
+                let a = (src as *const i64).read_unaligned();
+                let b = (src.add(second) as *const i64).read_unaligned();
+                let x = _mm512_cvtepi8_epi32(_mm_set_epi64x(b, a));
+                let prod = _mm512_madd_epi16(x, weights[ky * win.kw + kx]);
+                acc = _mm512_add_epi32(acc, prod);
             }
-            acc
         }
+        acc
+    }
 
-        /// The sums of pixel (`oy`, `ox`), its taps outside the image reading the zero point.
-        #[inline]
-        #[target_feature(enable = "avx2,avx512f")]
-        unsafe fn edge_sums(
-            &self,
-            image: &[i8],
-            (oy, ox): (usize, usize),
-            weights: &[__m512i; MAX_TAPS],
-            bias: __m256i,
-        ) -> __m256i {
-            let zero_point = _mm256_set1_epi32(self.zp as i32);
-            let mut acc = bias;
-            for ky in 0..self.kh {
-                let iy = (oy * self.stride[0] + ky * self.dilation[0]).wrapping_sub(self.pad[0]);
-                for kx in 0..self.kw {
-                    let ix =
-                        (ox * self.stride[1] + kx * self.dilation[1]).wrapping_sub(self.pad[1]);
-                    let x = if iy < self.h && ix < self.w {
-                        let at = (iy * self.w + ix) * C;
-                        let px: &[i8; C] = image[at..at + C].try_into().expect("eight bytes");
-                        let v = (px.as_ptr() as *const i64).read_unaligned();
-                        _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v))
-                    } else {
-                        zero_point
-                    };
-                    let w = _mm512_castsi512_si256(weights[ky * self.kw + kx]);
-                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
-                }
-            }
-            acc
+    /// The sums of one pixel whose tap `t` reads the eight bytes at `sources[t]` (the zero
+    /// point row for padding taps, as [`TapWindow::fill`] points them).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn edge_sums(
+        sources: &[*const i8],
+        weights: &[__m512i; MAX_TAPS],
+        bias: __m256i,
+    ) -> __m256i {
+        let mut acc = bias;
+        for (&src, &w) in sources.iter().zip(weights) {
+            let x = _mm256_cvtepi8_epi32(_mm_loadl_epi64(src as *const __m128i));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm512_castsi512_si256(w)));
         }
+        acc
     }
 }
 
