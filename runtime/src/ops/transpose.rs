@@ -60,26 +60,6 @@ pub(crate) fn validate(params: &[u8], s: &OpShapes<'_, '_>) -> Check {
     Ok(())
 }
 
-/// [`eval`] on kernel path `path`: the same bytes, with the network input's planes-to-channels
-/// case (NCHW to NHWC, three or four channels) by shuffles on the x86 AVX2 paths.
-pub fn eval_on(
-    path: crate::KernelPath,
-    p: &TransposeParams,
-    ins: &[TensorRef<'_>],
-    outs: &mut [TensorMut<'_>],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if path.has_avx2() && ins[0].info.dtype.size() == 1 {
-        let (od, st) = byte_walk(p, ins, outs);
-        // SAFETY: the AVX2 paths are only selected on CPUs that have it (SSSE3 included)
-        if unsafe { x86::interleave_planes(&mut *outs[0].data, ins[0].data, &od, &st) } {
-            return;
-        }
-    }
-    let _ = path;
-    eval(p, ins, outs)
-}
-
 /// Output dims and the matching input strides (in elements), padded to six axes in front.
 fn byte_walk(
     p: &TransposeParams,
@@ -106,13 +86,25 @@ fn byte_walk(
 
 /// Reference evaluation (any element size).
 pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_>]) {
+    eval_on(crate::KernelPath::Reference, p, ins, outs)
+}
+
+/// [`eval`] on kernel path `path`: the same bytes, with the network input's planes-to-channels
+/// case (NCHW to NHWC, three or four channels) by shuffles on the x86 AVX2 paths.
+pub fn eval_on(
+    path: crate::KernelPath,
+    p: &TransposeParams,
+    ins: &[TensorRef<'_>],
+    outs: &mut [TensorMut<'_>],
+) {
+    let _ = path;
     let x = &ins[0];
     let es = x.info.dtype.size();
     // input strides in elements, permuted to output axis order
     let (od, st) = byte_walk(p, ins, outs);
     let yd = &mut *outs[0].data;
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
-    if es == 1 && bytes_longest_axis_inner(yd, x.data, &od, &st) {
+    if es == 1 && bytes_longest_axis_inner(path, yd, x.data, (&od, &st)) {
         return;
     }
     let mut oi = 0usize;
@@ -147,10 +139,10 @@ pub fn eval(p: &TransposeParams, ins: &[TensorRef<'_>], outs: &mut [TensorMut<'_
 /// above (code size).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 fn bytes_longest_axis_inner(
+    path: crate::KernelPath,
     y: &mut [u8],
     x: &[u8],
-    od: &[usize; MAX_RANK],
-    st: &[usize; MAX_RANK],
+    (od, st): (&[usize; MAX_RANK], &[usize; MAX_RANK]),
 ) -> bool {
     // the largest indices visited are Σ (dim − 1)·stride on either side
     let last_in: usize = (0..MAX_RANK).map(|a| (od[a].max(1) - 1) * st[a]).sum();
@@ -164,10 +156,34 @@ fn bytes_longest_axis_inner(
         ost[i] = acc;
         acc *= od[i];
     }
+    let _ = path;
     #[cfg(any(target_arch = "aarch64", mote_arm32_neon))]
     if matches!(od[5], 3 | 4) && st[4] == 1 {
+        let (c, plane) = (od[5], st[5]);
         // SAFETY: every index visited is at most the largest (checked above)
-        unsafe { interleave_planes(y, x, od, st) };
+        unsafe {
+            interleave_planes(y, x, (od, st), |dst, src, run| {
+                let mut j = 0;
+                while j + 16 <= run {
+                    interleave16(dst.add(c * j), src.add(j), plane, c == 3);
+                    j += 16;
+                }
+                j
+            })
+        };
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if path.has_avx2() && matches!(od[5], 3 | 4) && st[4] == 1 {
+        let (c, plane) = (od[5], st[5]);
+        let masks = x86::masks(c);
+        // SAFETY: every index visited is at most the largest (checked above); the AVX2 paths
+        // are only selected on CPUs that have it (SSSE3 included)
+        unsafe {
+            interleave_planes(y, x, (od, st), |dst, src, run| {
+                x86::interleave_run(dst, src, (run, plane, c), &masks)
+            })
+        };
         return true;
     }
     let inner = (0..MAX_RANK)
@@ -208,17 +224,19 @@ fn bytes_longest_axis_inner(
 
 /// The common network-input case of [`bytes_longest_axis_inner`]: planes to interleaved
 /// channels (NCHW to NHWC with three or four channels: `od[5]` channels, each a run of `od[4]`
-/// contiguous input bytes), sixteen pixels per interleaving store (`ST3`/`ST4`, or two
-/// `VST3`/`VST4` on 32-bit NEON).
+/// contiguous input bytes). `vector(dst, src, run)` interleaves a run's leading pixels (sixteen
+/// per `ST3`/`ST4`, two `VST3`/`VST4` on 32-bit NEON, or `PSHUFB`s on x86) and returns how
+/// many; the rest are copied here.
 ///
 /// # Safety
-/// Every input index `Σ (od[a] − 1)·st[a]` and output index below `Π od` must be in bounds.
-#[cfg(any(target_arch = "aarch64", mote_arm32_neon))]
+/// Every input index `Σ (od[a] − 1)·st[a]` and output index below `Π od` must be in bounds, and
+/// `vector` may only write the pixels it returns.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
 unsafe fn interleave_planes(
     y: &mut [u8],
     x: &[u8],
-    od: &[usize; MAX_RANK],
-    st: &[usize; MAX_RANK],
+    (od, st): (&[usize; MAX_RANK], &[usize; MAX_RANK]),
+    vector: impl Fn(*mut u8, *const u8, usize) -> usize,
 ) {
     let (run, c, plane) = (od[4], od[5], st[5]);
     let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
@@ -229,12 +247,7 @@ unsafe fn interleave_planes(
                 for i3 in 0..od[3] {
                     let src = xp.add(i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]);
                     let dst = yp.add(out);
-                    let mut j = 0;
-                    while j + 16 <= run {
-                        interleave16(dst.add(c * j), src.add(j), plane, c == 3);
-                        j += 16;
-                    }
-                    for j in j..run {
+                    for j in vector(dst, src, run)..run {
                         for k in 0..c {
                             *dst.add(c * j + k) = *src.add(k * plane + j);
                         }
@@ -303,73 +316,55 @@ unsafe fn interleave16(dst: *mut u8, src: *const u8, plane: usize, three: bool) 
 /// x86-64 (AVX2 paths): the planes-to-channels case with `PSHUFB`.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::MAX_RANK;
     use core::arch::x86_64::*;
 
-    /// [`super::interleave_planes`]'s case (`od[5]` = 3 or 4 channels, each a run of `od[4]`
-    /// contiguous input bytes) sixteen pixels at a time; `false` (nothing written) for other
-    /// walks or sizes that do not match.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn interleave_planes(
-        y: &mut [u8],
-        x: &[u8],
-        od: &[usize; MAX_RANK],
-        st: &[usize; MAX_RANK],
-    ) -> bool {
-        let (run, c, plane) = (od[4], od[5], st[5]);
-        let last_in: usize = (0..MAX_RANK).map(|a| (od[a].max(1) - 1) * st[a]).sum();
-        let count: usize = od.iter().product();
-        if !matches!(c, 3 | 4) || st[4] != 1 || count == 0 || last_in >= x.len() || count > y.len()
-        {
-            return false;
-        }
-        // pshufb masks: output byte j of 16-byte chunk q takes pixel (16q + j) / c's channel
-        // (16q + j) % c, from that channel's plane (−1 elsewhere: zero, ORed)
-        let masks: [[__m128i; 4]; 4] = core::array::from_fn(|q| {
+    /// `PSHUFB` masks for `c` planes: output byte j of 16-byte chunk q takes pixel
+    /// (16q + j) / c's channel (16q + j) % c from that channel's plane (−1 elsewhere: zero,
+    /// ORed).
+    pub(super) fn masks(c: usize) -> [[[i8; 16]; 4]; 4] {
+        core::array::from_fn(|q| {
             core::array::from_fn(|k| {
-                let bytes: [i8; 16] = core::array::from_fn(|j| {
+                core::array::from_fn(|j| {
                     let at = 16 * q + j;
                     if at % c == k {
                         (at / c) as i8
                     } else {
                         -1
                     }
-                });
-                _mm_loadu_si128(bytes.as_ptr() as *const __m128i)
+                })
             })
+        })
+    }
+
+    /// A run's whole groups of sixteen pixels of `c` planes `plane` bytes apart from `src`,
+    /// interleaved into `dst`; returns how many pixels.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; the run's `c` planes must be readable, `dst`'s `c·run` bytes
+    /// writable.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn interleave_run(
+        dst: *mut u8,
+        src: *const u8,
+        (run, plane, c): (usize, usize, usize),
+        masks: &[[[i8; 16]; 4]; 4],
+    ) -> usize {
+        let masks: [[__m128i; 4]; 4] = core::array::from_fn(|q| {
+            masks[q].map(|m| _mm_loadu_si128(m.as_ptr() as *const __m128i))
         });
-        let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
-        let mut out = 0;
-        for i0 in 0..od[0] {
-            for i1 in 0..od[1] {
-                for i2 in 0..od[2] {
-                    for i3 in 0..od[3] {
-                        let src = xp.add(i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]);
-                        let dst = yp.add(out);
-                        let mut j = 0;
-                        while j + 16 <= run {
-                            let planes = [0, 1, 2, 3].map(|k| {
-                                _mm_loadu_si128(src.add(k.min(c - 1) * plane + j) as *const __m128i)
-                            });
-                            for (q, m) in masks.iter().enumerate().take(c) {
-                                let mut v = _mm_shuffle_epi8(planes[0], m[0]);
-                                for k in 1..c {
-                                    v = _mm_or_si128(v, _mm_shuffle_epi8(planes[k], m[k]));
-                                }
-                                _mm_storeu_si128(dst.add(c * j + 16 * q) as *mut __m128i, v);
-                            }
-                            j += 16;
-                        }
-                        for j in j..run {
-                            for k in 0..c {
-                                *dst.add(c * j + k) = *src.add(k * plane + j);
-                            }
-                        }
-                        out += run * c;
-                    }
+        let mut j = 0;
+        while j + 16 <= run {
+            let planes = [0, 1, 2, 3]
+                .map(|k| _mm_loadu_si128(src.add(k.min(c - 1) * plane + j) as *const __m128i));
+            for (q, m) in masks.iter().enumerate().take(c) {
+                let mut v = _mm_shuffle_epi8(planes[0], m[0]);
+                for k in 1..c {
+                    v = _mm_or_si128(v, _mm_shuffle_epi8(planes[k], m[k]));
                 }
+                _mm_storeu_si128(dst.add(c * j + 16 * q) as *mut __m128i, v);
             }
+            j += 16;
         }
-        true
+        j
     }
 }
