@@ -137,6 +137,28 @@ impl Geometry {
         self.im2col_general(image, px, col)
     }
 
+    /// When output pixel `px`'s window lies inside the image with dilation 1 along a row, where
+    /// its kernel rows' runs (`kw·c` bytes each) start: the first at byte `first` of the image,
+    /// the next ones `step` bytes apart.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
+    #[inline(always)]
+    pub(super) fn inside_runs(&self, px: usize) -> Option<(usize, usize)> {
+        let (oy, ox) = (px / self.ow, px % self.ow);
+        let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
+        let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
+        let inside = self.dilation[1] == 1
+            && x0 < self.w
+            && x0 + self.kw <= self.w
+            && y0 < self.h
+            && y0 + (self.kh - 1) * self.dilation[0] < self.h;
+        inside.then(|| {
+            (
+                (y0 * self.w + x0) * self.c,
+                self.dilation[0] * self.w * self.c,
+            )
+        })
+    }
+
     /// [`Geometry::im2col`] for a pixel whose window lies inside the image (with dilation 1
     /// along a row): each kernel row is one contiguous run of an input row. Inlined into the
     /// caller's loop, without the general case's set-up. `false`: not such a pixel (nothing
@@ -144,21 +166,13 @@ impl Geometry {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", mote_arm32_neon))]
     #[inline(always)]
     fn im2col_interior(&self, image: &[i8], px: usize, col: &mut [i8]) -> bool {
-        let (oy, ox) = (px / self.ow, px % self.ow);
-        let x0 = (ox * self.stride[1]).wrapping_sub(self.pad[1]);
-        let y0 = (oy * self.stride[0]).wrapping_sub(self.pad[0]);
         let run = self.kw * self.c;
-        let inside = self.dilation[1] == 1
-            && x0 < self.w
-            && x0 + self.kw <= self.w
-            && y0 < self.h
-            && y0 + (self.kh - 1) * self.dilation[0] < self.h
-            && col.len() >= self.kh * run;
-        if !inside {
+        let Some((first, step)) = self.inside_runs(px) else {
+            return false;
+        };
+        if col.len() < self.kh * run {
             return false;
         }
-        let first = (y0 * self.w + x0) * self.c;
-        let step = self.dilation[0] * self.w * self.c;
         let end = first + (self.kh - 1) * step + run;
         assert!(end <= image.len());
         for ky in 0..self.kh {

@@ -785,22 +785,13 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512bw")]
     unsafe fn gather_inside(g: &Geometry, image: &[i8], px: usize, dst: *mut u8) -> bool {
-        let (oy, ox) = (px / g.ow, px % g.ow);
-        let x0 = (ox * g.stride[1]).wrapping_sub(g.pad[1]);
-        let y0 = (oy * g.stride[0]).wrapping_sub(g.pad[0]);
         let run = g.kw * g.c;
-        let inside = g.dilation[1] == 1
-            && x0 < g.w
-            && x0 + g.kw <= g.w
-            && y0 < g.h
-            && y0 + (g.kh - 1) * g.dilation[0] < g.h
-            && run > 0
-            && g.kh * run <= 64;
-        if !inside {
+        if run == 0 || g.kh * run > 64 {
             return false;
         }
-        let first = (y0 * g.w + x0) * g.c;
-        let step = g.dilation[0] * g.w * g.c;
+        let Some((first, step)) = g.inside_runs(px) else {
+            return false;
+        };
         assert!(first + (g.kh - 1) * step + run <= image.len());
         let lanes = first_lanes(run);
         let mut row = _mm512_setzero_si512();
